@@ -1,0 +1,338 @@
+"""The corebert encoder and classifier: BERT with key/value pruning and token combining.
+
+Read top to bottom: attention over a chosen key/value set -> layer -> combining module ->
+encoder (where pruning and combining are wired in, at one marked point per layer) -> model ->
+sequence classifier. Parameter names follow `BertModel`, so every BERT checkpoint loads; only
+the combination tokens, the combining module (which replaces layer Lc) and the classifier are new.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+from transformers import PreTrainedModel
+from transformers import initialization as init
+from transformers.modeling_outputs import ModelOutput, SequenceClassifierOutput
+from transformers.models.bert.modeling_bert import (
+    BertEmbeddings,
+    BertIntermediate,
+    BertOutput,
+    BertPooler,
+    BertSelfOutput,
+)
+
+from . import reduction
+from .configuration import CoreBertConfig
+
+
+def additive_mask(mask: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    """(B, K) bool -> (B, 1, 1, K) bias: 0 where attended, the dtype's minimum where not."""
+    bias = (~mask).to(dtype) * torch.finfo(dtype).min
+    return bias[:, None, None, :]
+
+
+class CoreBertSelfAttention(nn.Module):
+    """Multi-head attention whose keys/values come from a (pruned) token set of their own."""
+
+    def __init__(self, config: CoreBertConfig):
+        super().__init__()
+        if config.hidden_size % config.num_attention_heads:
+            raise ValueError(
+                f"hidden_size {config.hidden_size} is not a multiple of "
+                f"num_attention_heads {config.num_attention_heads}"
+            )
+        self.num_heads = config.num_attention_heads
+        self.head_size = config.hidden_size // config.num_attention_heads
+        self.query = nn.Linear(config.hidden_size, config.hidden_size)
+        self.key = nn.Linear(config.hidden_size, config.hidden_size)
+        self.value = nn.Linear(config.hidden_size, config.hidden_size)
+        self.dropout = nn.Dropout(config.attention_probs_dropout_prob)
+
+    def _heads(self, x: torch.Tensor) -> torch.Tensor:
+        batch, length, _ = x.shape
+        return x.view(batch, length, self.num_heads, self.head_size).transpose(1, 2)
+
+    def forward(
+        self, queries: torch.Tensor, keys_values: torch.Tensor, key_bias: torch.Tensor | None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """queries (B, Q, D), keys_values (B, K, D), key_bias (B, 1, 1, K) or None (no mask).
+
+        Returns the context (B, Q, D) and the attention probabilities (B, H, Q, K), which the
+        encoder turns into importance scores. Keys and values are projected for the K kept
+        tokens only: pruning saves projection work as well as attention work.
+        """
+        q = self._heads(self.query(queries))  # (B, H, Q, hs)
+        k = self._heads(self.key(keys_values))  # (B, H, K, hs)
+        v = self._heads(self.value(keys_values))  # (B, H, K, hs)
+        logits = q @ k.transpose(-1, -2) / math.sqrt(self.head_size)  # (B, H, Q, K)
+        if key_bias is not None:
+            logits = logits + key_bias
+        probs = torch.softmax(logits, dim=-1)
+        context = self.dropout(probs) @ v  # (B, H, Q, hs)
+        batch, _, length, _ = context.shape
+        return context.transpose(1, 2).reshape(batch, length, -1), probs
+
+
+class CoreBertAttention(nn.Module):
+    def __init__(self, config: CoreBertConfig):
+        super().__init__()
+        self.self = CoreBertSelfAttention(config)
+        self.output = BertSelfOutput(config)
+
+    def forward(self, queries, keys_values, key_bias):
+        context, probs = self.self(queries, keys_values, key_bias)
+        return self.output(context, queries), probs
+
+
+class CoreBertLayer(nn.Module):
+    """A BERT layer. Every token is a query and goes through the FFN; only keys/values shrink."""
+
+    def __init__(self, config: CoreBertConfig):
+        super().__init__()
+        self.attention = CoreBertAttention(config)
+        self.intermediate = BertIntermediate(config)
+        self.output = BertOutput(config)
+
+    def forward(self, hidden, keys_values, key_bias):
+        attended, probs = self.attention(hidden, keys_values, key_bias)
+        return self.output(self.intermediate(attended), attended), probs
+
+
+class TokenCombiner(nn.Module):
+    """Token-combining module (paper): folds the document tokens into m combination tokens.
+
+    logits[i, j] = (W_q LN(c_i)) . (W_k LN(e_j)) / sqrt(D); HA = hard assignment over i
+    (`reduction.hard_assignment`); c_i' = c_i + W_o(sum_j HA[i, j] W_v LN(e_j) / (sum_j HA[i, j]
+    + eps)). It replaces BERT layer Lc; only the m combined tokens go on.
+    """
+
+    def __init__(self, config: CoreBertConfig):
+        super().__init__()
+        size = config.hidden_size
+        self.token_norm = nn.LayerNorm(size, eps=config.layer_norm_eps)
+        self.combination_norm = nn.LayerNorm(size, eps=config.layer_norm_eps)
+        self.query = nn.Linear(size, size)
+        self.key = nn.Linear(size, size)
+        self.value = nn.Linear(size, size)
+        self.output = nn.Linear(size, size)
+        self.tau = config.gumbel_tau
+        self.scale = 1.0 / math.sqrt(size)
+        self.eps = 1e-6
+
+    def forward(
+        self, tokens: torch.Tensor, combination: torch.Tensor, token_mask: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """tokens (B, N, D), combination (B, m, D), token_mask (B, N) bool.
+
+        Returns the combined tokens (B, m, D) and the assignment HA (B, m, N).
+        """
+        normed_tokens = self.token_norm(tokens)
+        queries = self.query(self.combination_norm(combination))  # (B, m, D)
+        logits = queries @ self.key(normed_tokens).transpose(1, 2) * self.scale  # (B, m, N)
+        assignment = reduction.hard_assignment(logits, token_mask, self.tau, self.training)
+        pooled = assignment @ self.value(normed_tokens)  # (B, m, D)
+        pooled = pooled / (assignment.sum(dim=-1, keepdim=True) + self.eps)
+        return combination + self.output(pooled), assignment
+
+
+@dataclass
+class KeyValueSet:
+    """The document tokens a layer may attend to: positions into the sequence, and validity."""
+
+    index: torch.Tensor | None  # (B, K) positions, or None for "all N positions"
+    mask: torch.Tensor  # (B, K) bool
+
+    def tokens(self, hidden: torch.Tensor) -> torch.Tensor:
+        return hidden if self.index is None else reduction.gather_tokens(hidden, self.index)
+
+    def counts(self) -> torch.Tensor:
+        return self.mask.sum(dim=-1)
+
+    def is_first_token(self) -> torch.Tensor:
+        """(B, K) bool: the slot holding position 0, the [CLS] token."""
+        if self.index is None:
+            slots = torch.arange(self.mask.shape[1], device=self.mask.device)
+            return (slots == 0).unsqueeze(0).expand_as(self.mask)
+        return self.index == 0
+
+    def narrowed(self, slot_index: torch.Tensor, slot_mask: torch.Tensor) -> KeyValueSet:
+        """The subset picked by `slot_index` (B, K') into this set's slots."""
+        index = slot_index if self.index is None else self.index.gather(1, slot_index)
+        return KeyValueSet(index=index, mask=slot_mask)
+
+
+class CoreBertEncoder(nn.Module):
+    """Layers 1..Lc-1 attend over a shrinking key/value set; layer Lc combines; the rest see m."""
+
+    def __init__(self, config: CoreBertConfig):
+        super().__init__()
+        self.config = config
+        layers = [CoreBertLayer(config) for _ in range(config.num_hidden_layers)]
+        if config.combine_layer is not None:
+            layers[config.combine_layer - 1] = TokenCombiner(config)
+        self.layer = nn.ModuleList(layers)
+
+    def next_key_values(
+        self, kv: KeyValueSet, probs: torch.Tensor, query_mask: torch.Tensor
+    ) -> KeyValueSet:
+        """The pruning point: layer l's attention picks the keys/values of layer l+1."""
+        num_slots = kv.mask.shape[1]
+        scores = reduction.importance_scores(probs[..., :num_slots], query_mask)  # (B, K)
+        protected = kv.is_first_token()
+        scores = scores.masked_fill(protected, float("inf"))
+        counts = kv.counts()
+        if self.config.pruning == "ratio":
+            keep = reduction.ratio_budget(counts, self.config.keep_ratio)
+        else:
+            prunable = reduction.fuzzy_prunable(
+                scores, kv.mask & ~protected, self.config.fuzzy_quantiles, self.config.alpha_cuts
+            )
+            keep = reduction.fuzzy_budget(counts, prunable.sum(dim=-1), self.config.keep_ratio)
+        slot_index, slot_mask = reduction.select_top_tokens(scores, kv.mask, keep)
+        return kv.narrowed(slot_index, slot_mask)
+
+    def prunes_after(self, number: int) -> bool:
+        """Whether layer `number` (1-based) chooses the keys/values of the next layer."""
+        return self.config.pruning != "none" and number < self.config.num_pruning_layers
+
+    def forward(
+        self, hidden: torch.Tensor, token_mask: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """hidden (B, N + m, D): document tokens then combination tokens; token_mask (B, N) bool.
+
+        Returns the final hidden states ((B, N, D) without combining, (B, m, D) with it) and
+        kept_kv_counts (B, L): document tokens each layer could attend to (0 from Lc on).
+        """
+        num_positions = token_mask.shape[1]
+        combination_mask = torch.ones_like(hidden[:, num_positions:, 0], dtype=torch.bool)
+        query_mask = torch.cat([token_mask, combination_mask], dim=1)  # (B, N + m)
+        kv: KeyValueSet | None = KeyValueSet(index=None, mask=token_mask)
+        no_documents = torch.zeros_like(token_mask[:, 0], dtype=torch.long)
+        kept_counts = []
+        for number, layer in enumerate(self.layer, start=1):
+            if isinstance(layer, TokenCombiner):
+                tokens, combination = hidden[:, :num_positions], hidden[:, num_positions:]
+                hidden, _ = layer(tokens, combination, token_mask)  # (B, m, D) from here on
+                kv = None
+            if kv is None:
+                if not isinstance(layer, TokenCombiner):
+                    hidden, _ = layer(hidden, hidden, None)
+                kept_counts.append(no_documents)
+                continue
+            kept_counts.append(kv.counts())
+            documents = kv.tokens(hidden[:, :num_positions])  # (B, K, D)
+            keys_values = torch.cat([documents, hidden[:, num_positions:]], dim=1)
+            key_mask = torch.cat([kv.mask, combination_mask], dim=1)
+            hidden, probs = layer(hidden, keys_values, additive_mask(key_mask, hidden.dtype))
+            if self.prunes_after(number):
+                kv = self.next_key_values(kv, probs, query_mask)
+        return hidden, torch.stack(kept_counts, dim=1)
+
+
+@dataclass
+class CoreBertModelOutput(ModelOutput):
+    """last_hidden_state: (B, N, D), or (B, m, D) with combining; kept_kv_counts: (B, L)."""
+
+    last_hidden_state: torch.FloatTensor | None = None
+    pooled_output: torch.FloatTensor | None = None
+    kept_kv_counts: torch.LongTensor | None = None
+
+
+@dataclass
+class CoreBertClassifierOutput(SequenceClassifierOutput):
+    kept_kv_counts: torch.LongTensor | None = None
+
+
+class CoreBertPreTrainedModel(PreTrainedModel):
+    config_class = CoreBertConfig
+    config: CoreBertConfig
+    base_model_prefix = "bert"
+    supports_gradient_checkpointing = False
+
+    @torch.no_grad()
+    def _init_weights(self, module):
+        super()._init_weights(module)
+        if isinstance(module, BertEmbeddings):
+            positions = torch.arange(module.position_ids.shape[-1]).expand((1, -1))
+            init.copy_(module.position_ids, positions)
+            init.zeros_(module.token_type_ids)
+        elif isinstance(module, CoreBertModel) and module.combination_tokens is not None:
+            # LayerNorm-scale vectors, like the embeddings the layers expect (docs/design.md).
+            init.normal_(module.combination_tokens, mean=0.0, std=1.0)
+
+
+class CoreBertModel(CoreBertPreTrainedModel):
+    """Embeddings ++ m combination tokens -> encoder -> pooled representation."""
+
+    def __init__(self, config: CoreBertConfig):
+        super().__init__(config)
+        self.embeddings = BertEmbeddings(config)
+        self.combination_tokens = None
+        if config.combine_layer is not None:
+            shape = (config.num_combination_tokens, config.hidden_size)
+            self.combination_tokens = nn.Parameter(torch.zeros(shape))
+        self.encoder = CoreBertEncoder(config)
+        self.pooler = BertPooler(config) if config.pooling == "pooler" else None
+        self.post_init()
+
+    def forward(
+        self,
+        input_ids: torch.Tensor,
+        attention_mask: torch.Tensor | None = None,
+        token_type_ids: torch.Tensor | None = None,
+    ) -> CoreBertModelOutput:
+        if attention_mask is None:
+            attention_mask = torch.ones_like(input_ids)
+        token_mask = attention_mask.bool()  # (B, N)
+        hidden = self.embeddings(input_ids=input_ids, token_type_ids=token_type_ids)
+        if self.combination_tokens is not None:
+            combination = self.combination_tokens.unsqueeze(0).expand(hidden.shape[0], -1, -1)
+            hidden = torch.cat([hidden, combination.to(hidden.dtype)], dim=1)  # (B, N + m, D)
+        hidden, kept_kv_counts = self.encoder(hidden, token_mask)
+        return CoreBertModelOutput(
+            last_hidden_state=hidden,
+            pooled_output=self.pool(hidden, token_mask),
+            kept_kv_counts=kept_kv_counts,
+        )
+
+    def pool(self, hidden: torch.Tensor, token_mask: torch.Tensor) -> torch.Tensor:
+        """Mean of the m combined tokens (paper), BERT's pooler on [CLS], or a masked mean."""
+        if self.combination_tokens is not None:
+            return hidden.mean(dim=1)
+        if self.pooler is not None:
+            return self.pooler(hidden)
+        weights = token_mask.unsqueeze(-1).to(hidden.dtype)
+        return (hidden * weights).sum(dim=1) / weights.sum(dim=1).clamp(min=1.0)
+
+
+class CoreBertForSequenceClassification(CoreBertPreTrainedModel):
+    """Sequence classification head, as `BertForSequenceClassification`: Trainer-ready."""
+
+    def __init__(self, config: CoreBertConfig):
+        super().__init__(config)
+        self.num_labels = config.num_labels
+        self.bert = CoreBertModel(config)
+        dropout = config.classifier_dropout
+        self.dropout = nn.Dropout(config.hidden_dropout_prob if dropout is None else dropout)
+        self.classifier = nn.Linear(config.hidden_size, config.num_labels)
+        self.post_init()
+
+    def forward(
+        self,
+        input_ids: torch.Tensor,
+        attention_mask: torch.Tensor | None = None,
+        token_type_ids: torch.Tensor | None = None,
+        labels: torch.Tensor | None = None,
+        **kwargs,
+    ) -> CoreBertClassifierOutput:
+        encoded = self.bert(input_ids, attention_mask, token_type_ids)
+        logits = self.classifier(self.dropout(encoded.pooled_output))
+        loss = None
+        if labels is not None:
+            loss = nn.functional.cross_entropy(logits.view(-1, self.num_labels), labels.view(-1))
+        return CoreBertClassifierOutput(
+            loss=loss, logits=logits, kept_kv_counts=encoded.kept_kv_counts
+        )

@@ -1,0 +1,123 @@
+"""ONNX export of a corebert classifier, and the parity check against PyTorch.
+
+Input/output names and dynamic axes live here only (docs/contracts.md). The graph is traced in
+eval mode under `torch.no_grad()`: no dropout, no Gumbel noise, no straight-through path. The
+TorchScript exporter is used because it records the data-dependent `topk` width (the largest
+per-document budget in the batch) as a tensor, so the key/value sets really shrink in the graph.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+ONNX_INPUT_NAMES = ("input_ids", "attention_mask")
+ONNX_OUTPUT_NAMES = ("logits", "kept_kv_counts")
+DYNAMIC_AXES = {
+    "input_ids": {0: "batch", 1: "sequence"},
+    "attention_mask": {0: "batch", 1: "sequence"},
+    "logits": {0: "batch"},
+    "kept_kv_counts": {0: "batch"},
+}
+DEFAULT_OPSET = 17
+
+
+class _InferenceGraph(nn.Module):
+    """The classifier as (input_ids, attention_mask) -> (logits, kept_kv_counts)."""
+
+    def __init__(self, classifier: nn.Module):
+        super().__init__()
+        self.classifier = classifier
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor):
+        output = self.classifier(input_ids=input_ids, attention_mask=attention_mask)
+        return output.logits, output.kept_kv_counts
+
+
+def example_inputs(vocab_size: int, batch: int = 2, length: int = 16) -> tuple[torch.Tensor, ...]:
+    """Tracing inputs with ragged lengths, so no shape is specialised to a single document."""
+    generator = torch.Generator().manual_seed(0)
+    input_ids = torch.randint(
+        low=min(5, vocab_size - 1), high=vocab_size, size=(batch, length), generator=generator
+    )
+    attention_mask = torch.ones_like(input_ids)
+    attention_mask[1:, length // 2 :] = 0
+    return input_ids, attention_mask
+
+
+def export_onnx(model: nn.Module, path: str | Path, opset: int = DEFAULT_OPSET) -> Path:
+    """Write `model` (a CoreBertForSequenceClassification) to `path` as a single ONNX file."""
+    if opset < DEFAULT_OPSET:
+        raise ValueError(f"opset must be >= {DEFAULT_OPSET}, got {opset}")
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad(), warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # tracer warnings about Python-side constants
+            torch.onnx.export(
+                _InferenceGraph(model),
+                example_inputs(model.config.vocab_size),
+                str(path),
+                dynamo=False,
+                input_names=list(ONNX_INPUT_NAMES),
+                output_names=list(ONNX_OUTPUT_NAMES),
+                dynamic_axes=DYNAMIC_AXES,
+                opset_version=opset,
+                do_constant_folding=True,
+            )
+    finally:
+        model.train(was_training)
+    return path
+
+
+@dataclass
+class ParityReport:
+    """Largest |logit difference| between PyTorch and ONNX Runtime over the checked inputs."""
+
+    max_abs_diff: float
+    atol: float
+    num_documents: int
+    kept_counts_equal: bool
+
+    @property
+    def passed(self) -> bool:
+        return self.max_abs_diff <= self.atol and self.kept_counts_equal
+
+    def to_dict(self) -> dict:
+        return {**asdict(self), "passed": self.passed}
+
+
+def check_onnx_parity(
+    model: nn.Module,
+    onnx_path: str | Path,
+    input_ids: torch.Tensor,
+    attention_mask: torch.Tensor,
+    atol: float = 1e-4,
+    session=None,
+) -> ParityReport:
+    """Run the same batch through PyTorch (eval) and ONNX Runtime (CPU) and compare."""
+    import onnxruntime as ort
+
+    if session is None:
+        session = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
+    model.eval()
+    with torch.no_grad():
+        expected = model(input_ids=input_ids, attention_mask=attention_mask)
+    feeds = {
+        "input_ids": input_ids.numpy().astype(np.int64),
+        "attention_mask": attention_mask.numpy().astype(np.int64),
+    }
+    logits, kept = session.run(list(ONNX_OUTPUT_NAMES), feeds)
+    return ParityReport(
+        max_abs_diff=float(np.abs(logits - expected.logits.numpy()).max(initial=0.0)),
+        atol=atol,
+        num_documents=int(input_ids.shape[0]),
+        kept_counts_equal=bool(np.array_equal(kept, expected.kept_kv_counts.numpy())),
+    )

@@ -1,0 +1,157 @@
+"""The maths of "focus on the core" as pure tensor functions (no modules, no state).
+
+Importance scores, per-document budgets, fuzzy sets, key/value selection, and the hard token
+assignment of the combining module. Every function works on a batch of documents with its own
+lengths and never lets one document's padding or neighbours change another's result. Everything
+here exports to ONNX: data-dependent sizes go through `topk` with a tensor `k`.
+
+Shapes: B batch, H heads, Q queries, K key slots, N document positions, m combination tokens.
+"""
+
+from __future__ import annotations
+
+import torch
+
+# Added before flooring t * p so that products which are integers in exact arithmetic (10 * 0.3)
+# are not floored one below by binary rounding.
+_FLOOR_EPSILON = 1e-9
+
+
+def importance_scores(attention_probs: torch.Tensor, query_mask: torch.Tensor) -> torch.Tensor:
+    """S[j] = mean over heads h and real queries i of A[h, i, j] (paper: S[l,h,j] = mean_i A).
+
+    One shared score per key slot: heads are averaged so that a single set of keys/values is
+    kept per layer (docs/design.md). Padding queries are excluded from the mean.
+
+    attention_probs: (B, H, Q, K); query_mask: (B, Q) bool. Returns (B, K) float.
+    """
+    head_mean = attention_probs.mean(dim=1)  # (B, Q, K)
+    weights = query_mask.to(head_mean.dtype).unsqueeze(-1)  # (B, Q, 1)
+    total = (head_mean * weights).sum(dim=1)  # (B, K)
+    return total / weights.sum(dim=1).clamp(min=1.0)
+
+
+def ratio_budget(counts: torch.Tensor, keep_ratio: float) -> torch.Tensor:
+    """t(l+1) = floor(t(l) * p), never below one token. counts: (B,) int64 -> (B,) int64."""
+    scaled = counts.to(torch.float64) * keep_ratio + _FLOOR_EPSILON
+    return torch.floor(scaled).to(torch.long).clamp(min=1)
+
+
+def masked_quantile(values: torch.Tensor, mask: torch.Tensor, q: float) -> torch.Tensor:
+    """Per-row q-quantile over the entries where `mask` is true, linear interpolation.
+
+    Matches `torch.quantile(row[mask], q)` row by row. A row with no entries gives 0.
+    values: (B, K) float; mask: (B, K) bool. Returns (B,) float.
+    """
+    filled = values.masked_fill(~mask, float("inf"))
+    ordered = torch.sort(filled, dim=-1).values  # real entries first, ascending
+    count = mask.sum(dim=-1)
+    position = q * (count - 1).clamp(min=0).to(values.dtype)  # (B,)
+    lower = torch.floor(position)
+    lower_index = lower.to(torch.long).unsqueeze(-1)
+    upper_index = torch.ceil(position).to(torch.long).unsqueeze(-1)
+    lower_value = ordered.gather(-1, lower_index).squeeze(-1)
+    upper_value = ordered.gather(-1, upper_index).squeeze(-1)
+    quantile = lower_value + (position - lower) * (upper_value - lower_value)
+    return torch.where(count > 0, quantile, torch.zeros_like(quantile))
+
+
+def fuzzy_memberships(
+    scores: torch.Tensor, low: torch.Tensor, high: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Importance and unimportance memberships (paper, fuzzy pruning).
+
+    mu_I(S) = 0 below a, (S - a) / (b - a) between, 1 above b;  mu_U = 1 - mu_I.
+    When a == b the ramp collapses to a step at a: S <= a is unimportant, S > a important.
+    scores: (B, K); low, high: (B,) the a and b of each row. Returns (mu_I, mu_U), both (B, K).
+    """
+    low = low.unsqueeze(-1)
+    high = high.unsqueeze(-1)
+    width = high - low
+    ramp = (scores - low) / torch.where(width > 0, width, torch.ones_like(width))
+    step = (scores > low).to(scores.dtype)
+    importance = torch.where(width > 0, ramp.clamp(0.0, 1.0), step)
+    return importance, 1.0 - importance
+
+
+def fuzzy_prunable(
+    scores: torch.Tensor,
+    candidate_mask: torch.Tensor,
+    quantiles: tuple[float, float] | list[float],
+    alpha_cuts: tuple[float, float] | list[float],
+) -> torch.Tensor:
+    """Tokens the ratio budget may remove: candidates outside (I minus U) (paper, fuzzy pruning).
+
+    a, b are the quantiles of each document's own candidate scores. I = {mu_I >= alpha_I},
+    U = {mu_U >= alpha_U}. With (0.25, 0.75) and (0.01, 0.9) this is U, i.e. about
+    S <= a + 0.1 (b - a): everything above that line is protected.
+    scores, candidate_mask: (B, K). Returns (B, K) bool.
+    """
+    low = masked_quantile(scores, candidate_mask, quantiles[0])
+    high = masked_quantile(scores, candidate_mask, quantiles[1])
+    importance, unimportance = fuzzy_memberships(scores, low, high)
+    important = importance >= alpha_cuts[0]
+    unimportant = unimportance >= alpha_cuts[1]
+    return candidate_mask & ~(important & ~unimportant)
+
+
+def fuzzy_budget(
+    counts: torch.Tensor, prunable_counts: torch.Tensor, keep_ratio: float
+) -> torch.Tensor:
+    """Tokens kept under fuzzy pruning: the ratio budget removes at most the prunable ones.
+
+    kept = t - min(t - floor(t * p), |prunable|). The prunable set is a lower set of the scores
+    (everything under a threshold), so keeping the top `kept` tokens by score removes exactly
+    the lowest-scoring prunable tokens, lowest first. counts, prunable_counts: (B,) int64.
+    """
+    removable = counts - ratio_budget(counts, keep_ratio)
+    return counts - torch.minimum(removable, prunable_counts)
+
+
+def select_top_tokens(
+    scores: torch.Tensor, valid_mask: torch.Tensor, keep_counts: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Indices of each row's `keep_counts` highest-scoring valid slots, padded to the batch max.
+
+    Invalid slots rank below every valid one, so padding never outranks a real token; the
+    returned width is max(keep_counts) and `kept_mask` marks which returned slots are real.
+    scores, valid_mask: (B, K); keep_counts: (B,) int64.
+    Returns kept_index (B, K') int64 into the K slots, kept_mask (B, K') bool.
+    """
+    ranked = scores.masked_fill(~valid_mask, float("-inf"))
+    width = keep_counts.max()
+    kept_index = torch.topk(ranked, width, dim=-1).indices  # (B, K'), best first
+    slots = torch.arange(kept_index.shape[-1], device=scores.device)
+    kept_mask = slots.unsqueeze(0) < keep_counts.unsqueeze(-1)
+    return kept_index, kept_mask
+
+
+def gather_tokens(hidden: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
+    """hidden (B, N, D) at index (B, K') -> (B, K', D)."""
+    return hidden.gather(1, index.unsqueeze(-1).expand(-1, -1, hidden.shape[-1]))
+
+
+def hard_assignment(
+    logits: torch.Tensor,
+    token_mask: torch.Tensor,
+    tau: float = 1.0,
+    training: bool = False,
+) -> torch.Tensor:
+    """Assign each real token to one combination token (paper, token combining; GroupViT).
+
+    Sim = softmax_i((logits + g) / tau) over the m combination tokens. In training, g ~ Gumbel(0, 1)
+    and HA = one_hot(argmax_i Sim) + Sim - stop_grad(Sim): hard in the forward pass, the soft
+    gradient in the backward pass. At inference HA = one_hot(argmax_i logits): deterministic, and
+    nothing of the noise or the soft path is left in an exported graph. Padding columns are zeroed.
+    logits: (B, m, N); token_mask: (B, N) bool. Returns HA (B, m, N).
+    """
+    slots = torch.arange(logits.shape[1], device=logits.device).view(1, -1, 1)
+    token_weight = token_mask.unsqueeze(1).to(logits.dtype)  # (B, 1, N)
+    if not training:
+        winner = logits.argmax(dim=1, keepdim=True)  # softmax and 1/tau keep the argmax
+        return (slots == winner).to(logits.dtype) * token_weight
+    uniform = torch.rand_like(logits).clamp(1e-9, 1.0 - 1e-9)
+    similarity = torch.softmax((logits - torch.log(-torch.log(uniform))) / tau, dim=1)
+    winner = similarity.argmax(dim=1, keepdim=True)  # (B, 1, N)
+    one_hot = (slots == winner).to(logits.dtype)
+    return (one_hot + similarity - similarity.detach()) * token_weight
