@@ -17,6 +17,17 @@ VARIANTS: dict[str, tuple[str, bool]] = {
 PRUNING_MODES = ("none", "ratio", "fuzzy")
 POOLING_MODES = ("pooler", "mean")
 PAPER_NUM_LAYERS = 12
+COREBERT_OPTIONS = (
+    "variant",
+    "pruning",
+    "keep_ratio",
+    "fuzzy_quantiles",
+    "alpha_cuts",
+    "combine_layer",
+    "num_combination_tokens",
+    "pooling",
+    "gumbel_tau",
+)
 
 
 def map_paper_layer(paper_layer: int, num_layers: int) -> int:
@@ -136,6 +147,23 @@ class CoreBertConfig(BertConfig):
             raise ValueError(f"pooling must be one of {POOLING_MODES}, got {self.pooling!r}")
         if self.gumbel_tau <= 0:
             raise ValueError(f"gumbel_tau must be > 0, got {self.gumbel_tau}")
+
+    @classmethod
+    def from_dict(cls, config_dict: dict, **kwargs):
+        """Like PretrainedConfig.from_dict, but corebert's own options go through `__init__`.
+
+        So `CoreBertConfig.from_pretrained("bert-base-uncased", variant="pfc")` applies the
+        variant's presets and validation. A new `variant` replaces the stored one's derived
+        fields (pruning, combine_layer, pooling) unless those are given too.
+        """
+        config_dict = dict(config_dict)
+        if "variant" in kwargs:
+            for derived in ("pruning", "combine_layer", "pooling"):
+                config_dict.pop(derived, None)
+        for key in COREBERT_OPTIONS:
+            if key in kwargs:
+                config_dict[key] = kwargs.pop(key)
+        return super().from_dict(config_dict, **kwargs)
 
     def to_dict(self) -> dict:
         output = super().to_dict()

@@ -46,6 +46,7 @@ class CoreBertSelfAttention(nn.Module):
             )
         self.num_heads = config.num_attention_heads
         self.head_size = config.hidden_size // config.num_attention_heads
+        self.scale = self.head_size**-0.5
         self.query = nn.Linear(config.hidden_size, config.hidden_size)
         self.key = nn.Linear(config.hidden_size, config.hidden_size)
         self.value = nn.Linear(config.hidden_size, config.hidden_size)
@@ -67,7 +68,7 @@ class CoreBertSelfAttention(nn.Module):
         q = self._heads(self.query(queries))  # (B, H, Q, hs)
         k = self._heads(self.key(keys_values))  # (B, H, K, hs)
         v = self._heads(self.value(keys_values))  # (B, H, K, hs)
-        logits = q @ k.transpose(-1, -2) / math.sqrt(self.head_size)  # (B, H, Q, K)
+        logits = (q @ k.transpose(-1, -2)) * self.scale  # (B, H, Q, K)
         if key_bias is not None:
             logits = logits + key_bias
         probs = torch.softmax(logits, dim=-1)
@@ -180,7 +181,7 @@ class CoreBertEncoder(nn.Module):
     ) -> KeyValueSet:
         """The pruning point: layer l's attention picks the keys/values of layer l+1."""
         num_slots = kv.mask.shape[1]
-        scores = reduction.importance_scores(probs[..., :num_slots], query_mask)  # (B, K)
+        scores = reduction.importance_scores(probs, query_mask, num_slots)  # (B, K)
         protected = kv.is_first_token()
         scores = scores.masked_fill(protected, float("inf"))
         counts = kv.counts()
@@ -319,6 +320,16 @@ class CoreBertForSequenceClassification(CoreBertPreTrainedModel):
         self.dropout = nn.Dropout(config.hidden_dropout_prob if dropout is None else dropout)
         self.classifier = nn.Linear(config.hidden_size, config.num_labels)
         self.post_init()
+
+    @classmethod
+    def from_backbone(cls, checkpoint: str, variant: str = "pfc", **config_kwargs):
+        """Load any BERT checkpoint (hub id or directory) as the given corebert variant.
+
+        `from_pretrained` reserves its own `variant` argument (weight-file variants), hence this
+        entry point: the encoder weights load, the new parts are freshly initialised.
+        """
+        config = CoreBertConfig.from_pretrained(checkpoint, variant=variant, **config_kwargs)
+        return cls.from_pretrained(checkpoint, config=config)
 
     def forward(
         self,

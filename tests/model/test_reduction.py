@@ -1,0 +1,152 @@
+"""The pure pruning/combining maths on hand-made inputs whose answers are worked out by hand."""
+
+from fractions import Fraction
+
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from model import reduction
+
+
+def test_importance_scores_average_heads_and_real_queries_only():
+    probs = torch.zeros(1, 2, 3, 4)  # (B, H, Q, K)
+    probs[0, 0, 0] = torch.tensor([0.4, 0.6, 0.0, 0.0])
+    probs[0, 0, 1] = torch.tensor([0.2, 0.8, 0.0, 0.0])
+    probs[0, 1, 0] = torch.tensor([1.0, 0.0, 0.0, 0.0])
+    probs[0, 1, 1] = torch.tensor([0.0, 0.0, 1.0, 0.0])
+    probs[0, :, 2] = torch.tensor([0.0, 0.0, 0.0, 1.0])  # a padding query: must not count
+    query_mask = torch.tensor([[True, True, False]])
+    scores = reduction.importance_scores(probs, query_mask)
+    # head 0 mean over queries: [0.3, 0.7, 0, 0]; head 1: [0.5, 0, 0.5, 0]; mean of heads:
+    torch.testing.assert_close(scores, torch.tensor([[0.4, 0.35, 0.25, 0.0]]))
+
+
+@given(st.integers(1, 4096), st.sampled_from([0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 1.0]))
+def test_ratio_budget_is_floor_of_t_times_p(count, keep_ratio):
+    expected = max(1, int(Fraction(count) * Fraction(str(keep_ratio))))
+    assert reduction.ratio_budget(torch.tensor([count]), keep_ratio).item() == expected
+
+
+def test_ratio_budget_schedule_from_the_paper():
+    counts, schedule = torch.tensor([512]), []
+    for _ in range(6):
+        schedule.append(counts.item())
+        counts = reduction.ratio_budget(counts, 0.9)
+    assert schedule == [512, 460, 414, 372, 334, 300]
+
+
+@settings(deadline=None, max_examples=60)
+@given(
+    st.lists(st.floats(0, 1, allow_nan=False, width=32), min_size=1, max_size=40),
+    st.sampled_from([0.0, 0.1, 0.25, 0.5, 0.75, 1.0]),
+    st.integers(0, 5),
+)
+def test_masked_quantile_matches_torch_quantile_on_the_real_entries(values, q, padding):
+    row = torch.tensor(values + [9.0] * padding)
+    mask = torch.tensor([True] * len(values) + [False] * padding)
+    got = reduction.masked_quantile(row.unsqueeze(0), mask.unsqueeze(0), q)
+    torch.testing.assert_close(got, torch.quantile(torch.tensor(values), q).reshape(1))
+
+
+def test_fuzzy_memberships_by_hand():
+    scores = torch.tensor([[0.0, 0.1, 0.2, 0.3, 0.5]])
+    importance, unimportance = reduction.fuzzy_memberships(
+        scores, torch.tensor([0.1]), torch.tensor([0.3])
+    )
+    torch.testing.assert_close(importance, torch.tensor([[0.0, 0.0, 0.5, 1.0, 1.0]]))
+    torch.testing.assert_close(unimportance, torch.tensor([[1.0, 1.0, 0.5, 0.0, 0.0]]))
+
+
+def test_fuzzy_memberships_with_equal_quantiles_are_a_step():
+    importance, unimportance = reduction.fuzzy_memberships(
+        torch.tensor([[0.1, 0.2, 0.3]]), torch.tensor([0.2]), torch.tensor([0.2])
+    )
+    torch.testing.assert_close(importance, torch.tensor([[0.0, 0.0, 1.0]]))
+    torch.testing.assert_close(unimportance, torch.tensor([[1.0, 1.0, 0.0]]))
+
+
+def test_fuzzy_prunable_is_u_below_the_protection_line():
+    # Nine candidates 0.1 .. 0.9: a = 25th pct = 0.3, b = 75th pct = 0.7, so the line is
+    # a + 0.1 (b - a) = 0.34: only 0.1, 0.2, 0.3 are unimportant; the padding slot never is.
+    scores = torch.tensor([[0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.0]])
+    candidates = torch.tensor([[True] * 9 + [False]])
+    prunable = reduction.fuzzy_prunable(scores, candidates, (0.25, 0.75), (0.01, 0.9))
+    assert prunable.tolist() == [[True, True, True] + [False] * 7]
+
+
+def test_fuzzy_prunable_honours_the_protection_line_exactly():
+    # a = 1.0, b = 2.0 -> line at 1.1. 1.09 is under it (mu_U = 0.91), 1.11 above (0.89).
+    scores = torch.tensor([[0.5, 1.0, 1.0, 1.09, 1.11, 2.0, 2.0, 3.0, 1.0]])
+    candidates = torch.ones_like(scores, dtype=torch.bool)
+    low = reduction.masked_quantile(scores, candidates, 0.25)
+    high = reduction.masked_quantile(scores, candidates, 0.75)
+    torch.testing.assert_close(torch.cat([low, high]), torch.tensor([1.0, 2.0]))
+    prunable = reduction.fuzzy_prunable(scores, candidates, (0.25, 0.75), (0.01, 0.9))
+    assert prunable.tolist() == [[True, True, True, True, False, False, False, False, True]]
+
+
+def test_fuzzy_budget_removes_at_most_the_unimportant_tokens():
+    counts = torch.tensor([100, 100, 10])
+    prunable = torch.tensor([50, 3, 0])
+    # the ratio budget asks to remove 10, 10 and 1
+    assert reduction.fuzzy_budget(counts, prunable, 0.9).tolist() == [90, 97, 10]
+
+
+@settings(deadline=None, max_examples=80)
+@given(st.lists(st.floats(0, 1, allow_nan=False, width=32), min_size=2, max_size=64))
+def test_fuzzy_selection_never_removes_a_protected_token(values):
+    scores = torch.tensor([values])
+    valid = torch.ones_like(scores, dtype=torch.bool)
+    prunable = reduction.fuzzy_prunable(scores, valid, (0.25, 0.75), (0.01, 0.9))
+    keep = reduction.fuzzy_budget(valid.sum(-1), prunable.sum(-1), 0.9)
+    index, kept_mask = reduction.select_top_tokens(scores, valid, keep)
+    kept = set(index[kept_mask].tolist())
+    removed = set(range(len(values))) - kept
+    assert not any(not prunable[0, j] for j in removed), "a protected token was pruned"
+    assert len(removed) == min(len(values) - int(len(values) * 0.9), int(prunable.sum()))
+
+
+def test_select_top_tokens_never_ranks_padding_above_real_tokens():
+    scores = torch.tensor([[0.1, 0.5, 0.9, 0.2], [0.3, 0.2, 99.0, 98.0]])
+    valid = torch.tensor([[True, True, True, True], [True, True, False, False]])
+    index, kept_mask = reduction.select_top_tokens(scores, valid, torch.tensor([3, 1]))
+    assert index.shape == (2, 3)
+    assert index[0].tolist() == [2, 1, 3]
+    assert index[1, :1].tolist() == [0] and kept_mask.tolist() == [[1, 1, 1], [1, 0, 0]]
+
+
+def test_hard_assignment_gives_each_real_token_one_combination_token():
+    logits = torch.randn(2, 4, 7)
+    token_mask = torch.tensor([[True] * 7, [True] * 3 + [False] * 4])
+    assignment = reduction.hard_assignment(logits, token_mask, training=False)
+    assert torch.equal(assignment.sum(dim=1), token_mask.float())
+    assert set(assignment.unique().tolist()) <= {0.0, 1.0}
+    assert torch.equal(assignment.argmax(dim=1)[0], logits.argmax(dim=1)[0])
+
+
+def test_hard_assignment_in_training_is_hard_forward_soft_backward():
+    torch.manual_seed(0)
+    logits = torch.randn(1, 3, 5, requires_grad=True)
+    assignment = reduction.hard_assignment(
+        logits, torch.ones(1, 5, dtype=torch.bool), training=True
+    )
+    torch.testing.assert_close(assignment.sum(dim=1), torch.ones(1, 5))
+    assert torch.allclose(assignment, assignment.round(), atol=1e-6)
+    (assignment * torch.arange(3.0).view(1, 3, 1)).sum().backward()
+    assert logits.grad is not None and logits.grad.abs().sum() > 0
+
+
+def test_gather_tokens_picks_rows():
+    hidden = torch.arange(24.0).view(1, 4, 6)
+    picked = reduction.gather_tokens(hidden, torch.tensor([[3, 0]]))
+    assert picked.tolist() == [[hidden[0, 3].tolist(), hidden[0, 0].tolist()]]
+
+
+@pytest.mark.parametrize("keep_ratio", [0.0, 1.5])
+def test_config_rejects_bad_keep_ratio(keep_ratio):
+    from model import CoreBertConfig
+
+    with pytest.raises(ValueError, match="keep_ratio"):
+        CoreBertConfig(variant="p", keep_ratio=keep_ratio)
