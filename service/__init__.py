@@ -1,0 +1,1 @@
+"""The corebert classification service: FastAPI over ONNX Runtime (docs/service.md)."""

@@ -1,0 +1,83 @@
+"""Assembles the FastAPI app; the engine lives in the lifespan.
+
+`uvicorn service.app:app` reads the settings from the environment when it loads `app`;
+tests and embedders call `create_app(settings, classifier)` instead.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from service.artifact import load_artifact
+from service.config import Settings
+from service.engine import Classifier, ClassifierEngine
+from service.errors import install_error_handlers
+from service.metrics import ServiceMetrics
+from service.middleware import BodySizeLimitMiddleware, RequestMetricsMiddleware
+from service.routes import build_router
+from service.runtime import OnnxClassifier
+
+logger = logging.getLogger(__name__)
+
+
+def load_classifier(settings: Settings) -> OnnxClassifier:
+    return OnnxClassifier(
+        load_artifact(settings.model_dir),
+        device=settings.device,
+        max_length=settings.max_length,
+        intra_op_threads=settings.intra_op_threads,
+    )
+
+
+def configure_logging(level: str) -> None:
+    """Give the `service` loggers a level, and a handler when nobody configured logging."""
+    if not logging.getLogger().handlers:
+        logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("service").setLevel(level.upper())
+
+
+def create_app(settings: Settings | None = None, classifier: Classifier | None = None) -> FastAPI:
+    """The app serving `classifier`, or the artifact in `settings.model_dir` when None."""
+    settings = settings if settings is not None else Settings()
+    configure_logging(settings.log_level)
+    metrics = ServiceMetrics()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        backend = classifier or await asyncio.to_thread(load_classifier, settings)
+        engine = ClassifierEngine(backend, settings, metrics)
+        app.state.engine = engine
+        await engine.start()
+        logger.info("ready: %s on %s", engine.card.name, backend.provider)
+        try:
+            yield
+        finally:
+            logger.info("shutting down: finishing queued documents")
+            await engine.stop()
+
+    app = FastAPI(
+        title="corebert",
+        summary="Document classification with a pruned, token-combining BERT on ONNX Runtime.",
+        version="0.1.0",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.metrics = metrics
+    app.include_router(build_router(settings))
+    install_error_handlers(app, metrics)
+    # Added last = outermost: metrics see every answer, the 413 of the size limit included.
+    app.add_middleware(BodySizeLimitMiddleware, metrics=metrics, max_bytes=settings.max_body_bytes)
+    app.add_middleware(RequestMetricsMiddleware, metrics=metrics, routes={("POST", "/classify")})
+    return app
+
+
+def __getattr__(name: str) -> FastAPI:
+    """`service.app:app` for uvicorn, built on first access so importing reads no settings."""
+    if name == "app":
+        return create_app()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

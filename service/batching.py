@@ -1,0 +1,290 @@
+"""Dynamic micro-batching: one worker owns the queue and runs the model off the event loop.
+
+Requests reserve queue space for their documents (`Batcher.admit`), tokenize, then submit.
+The worker flushes a batch when the queue holds `max_documents` documents or `max_tokens`
+tokens, or when the oldest document has waited `max_wait_s`. A batch is the oldest document
+plus those closest to it in length, so little is spent on padding, within both limits.
+Documents whose request has ended (client gone, timed out) are dropped before they cost model
+time; a batch that fails fails only the requests with a document in it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from types import TracebackType
+
+import numpy as np
+
+from service.errors import InferenceError, NotReadyError, QueueFullError
+from service.metrics import ServiceMetrics
+from service.runtime import BatchPrediction, TokenizedDocument
+
+logger = logging.getLogger(__name__)
+
+PredictFn = Callable[[Sequence[np.ndarray]], BatchPrediction]
+
+
+@dataclass(frozen=True)
+class BatchPolicy:
+    max_documents: int
+    max_tokens: int  # padded: documents x longest sequence
+    max_wait_s: float
+    max_queued_documents: int
+
+
+@dataclass(frozen=True)
+class DocumentPrediction:
+    """One document's row of its batch's output."""
+
+    probabilities: np.ndarray  # (num_labels,)
+
+
+@dataclass(eq=False)
+class _Queued:
+    document: TokenizedDocument
+    future: asyncio.Future[DocumentPrediction]
+    enqueued_at: float
+
+
+def select_batch(
+    lengths: Sequence[int], first: int, max_documents: int, max_tokens: int
+) -> list[int]:
+    """Indices (ascending) of a batch holding `first` and the documents nearest to it in length.
+
+    Candidates are taken nearest length first, earliest first on ties; one is skipped when it
+    would push the padded size (count x longest) over `max_tokens`. `first` always goes in,
+    even alone over the budget, so every document runs eventually.
+    """
+    anchor = lengths[first]
+    candidates = sorted(
+        (index for index in range(len(lengths)) if index != first),
+        key=lambda index: (abs(lengths[index] - anchor), index),
+    )
+    chosen, longest = [first], anchor
+    for index in candidates:
+        if len(chosen) >= max_documents:
+            break
+        widest = max(longest, lengths[index])
+        if widest * (len(chosen) + 1) <= max_tokens:
+            chosen.append(index)
+            longest = widest
+    return sorted(chosen)
+
+
+class Ticket:
+    """Queue space reserved for one request's documents; give back what was not submitted."""
+
+    def __init__(self, batcher: Batcher, count: int) -> None:
+        self._batcher = batcher
+        self._reserved = count
+
+    def __enter__(self) -> Ticket:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self._batcher._release(self._reserved)
+        self._reserved = 0
+
+    async def submit(self, documents: Sequence[TokenizedDocument]) -> list[DocumentPrediction]:
+        """Queue the documents and wait for their predictions, in the same order.
+
+        Cancelling the caller cancels the documents' futures: the worker drops them.
+        """
+        if len(documents) > self._reserved:
+            raise ValueError(f"{len(documents)} documents submitted, {self._reserved} reserved")
+        futures = self._batcher._enqueue(documents)
+        self._reserved -= len(documents)
+        outcomes = await asyncio.gather(*futures, return_exceptions=True)
+        for outcome in outcomes:
+            if isinstance(outcome, BaseException):
+                raise outcome
+        return outcomes
+
+
+class Batcher:
+    """Owns the queue of tokenized documents and the single inference worker."""
+
+    def __init__(self, predict: PredictFn, policy: BatchPolicy, metrics: ServiceMetrics) -> None:
+        self._predict = predict
+        self._policy = policy
+        self._metrics = metrics
+        self._queue: list[_Queued] = []
+        self._reserved = 0  # admitted documents not queued yet (being tokenized)
+        self._arrived = asyncio.Event()
+        self._accepting = False
+        self._closing = False
+        self._worker: asyncio.Task[None] | None = None
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="corebert-model")
+
+    @property
+    def queued_documents(self) -> int:
+        """Documents admitted and not yet taken into a batch."""
+        return self._reserved + len(self._queue)
+
+    @property
+    def accepting(self) -> bool:
+        return self._accepting
+
+    def start(self) -> None:
+        self._accepting = True
+        self._worker = asyncio.create_task(self._run(), name="corebert-batcher")
+        self._worker.add_done_callback(self._on_worker_exit)
+
+    def admit(self, count: int) -> Ticket:
+        """Reserve queue space for `count` documents, or raise 429 / 503 errors."""
+        if not self._accepting:
+            raise NotReadyError("the service is not accepting requests (starting or stopping)")
+        limit = self._policy.max_queued_documents
+        if self.queued_documents + count > limit:
+            raise QueueFullError(
+                f"the queue is full ({self.queued_documents} of {limit} documents waiting); "
+                "retry later",
+                headers={"Retry-After": "1"},
+            )
+        self._reserved += count
+        self._update_depth()
+        return Ticket(self, count)
+
+    async def close(self, timeout_s: float) -> None:
+        """Stop admitting, run what is queued, then stop the worker (fail leftovers after
+        `timeout_s`)."""
+        self._accepting = False
+        self._closing = True
+        self._arrived.set()
+        if self._worker is not None and not self._worker.done():
+            try:
+                await asyncio.wait_for(asyncio.shield(self._worker), timeout_s)
+            except TimeoutError:
+                logger.warning("queue not drained after %.1f s; failing what is left", timeout_s)
+                self._worker.cancel()
+                for queued in self._queue:
+                    if not queued.future.done():
+                        queued.future.set_exception(NotReadyError("the service stopped"))
+                self._queue.clear()
+        self._executor.shutdown(wait=False, cancel_futures=True)
+
+    def _on_worker_exit(self, worker: asyncio.Task[None]) -> None:
+        """A worker that died of a bug must not leave requests waiting for their timeout."""
+        if worker.cancelled() or worker.exception() is None:
+            return
+        logger.error("the batching worker failed", exc_info=worker.exception())
+        self._accepting = False
+        for queued in self._queue:
+            if not queued.future.done():
+                queued.future.set_exception(InferenceError("the batching worker failed"))
+        self._queue.clear()
+        self._update_depth()
+
+    def _enqueue(self, documents: Sequence[TokenizedDocument]) -> list[asyncio.Future]:
+        loop = asyncio.get_running_loop()
+        now = loop.time()
+        queued = [_Queued(document, loop.create_future(), now) for document in documents]
+        self._queue.extend(queued)
+        self._reserved -= len(documents)
+        self._arrived.set()
+        return [item.future for item in queued]
+
+    def _release(self, count: int) -> None:
+        if count:
+            self._reserved -= count
+            self._update_depth()
+            self._arrived.set()  # a closing worker may be waiting on these
+
+    def _update_depth(self) -> None:
+        self._metrics.queue_depth.set(self.queued_documents)
+
+    async def _run(self) -> None:
+        while True:
+            await self._wait_for_flush()
+            self._drop_abandoned()
+            if self._queue:
+                await self._execute(self._take_batch())
+            elif self._closing and self._reserved == 0:
+                return
+
+    async def _wait_for_flush(self) -> None:
+        while not self._queue:
+            if self._closing and self._reserved == 0:
+                return
+            self._arrived.clear()
+            await self._arrived.wait()
+        loop = asyncio.get_running_loop()
+        deadline = self._queue[0].enqueued_at + self._policy.max_wait_s
+        while not self._closing and not self._is_full():
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                return
+            self._arrived.clear()
+            try:
+                await asyncio.wait_for(self._arrived.wait(), remaining)
+            except TimeoutError:
+                return
+
+    def _is_full(self) -> bool:
+        return len(self._queue) >= self._policy.max_documents or (
+            sum(item.document.num_tokens for item in self._queue) >= self._policy.max_tokens
+        )
+
+    def _drop_abandoned(self) -> None:
+        kept = [item for item in self._queue if not item.future.done()]
+        dropped = len(self._queue) - len(kept)
+        if dropped:
+            self._metrics.dropped_documents.inc(dropped)
+            logger.debug("dropped %d documents whose request had ended", dropped)
+            self._queue = kept
+            self._update_depth()
+
+    def _take_batch(self) -> list[_Queued]:
+        lengths = [item.document.num_tokens for item in self._queue]
+        chosen = set(select_batch(lengths, 0, self._policy.max_documents, self._policy.max_tokens))
+        batch = [item for index, item in enumerate(self._queue) if index in chosen]
+        self._queue = [item for index, item in enumerate(self._queue) if index not in chosen]
+        self._update_depth()
+        return batch
+
+    async def _execute(self, batch: list[_Queued]) -> None:
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        for item in batch:
+            self._metrics.queue_wait.observe(started - item.enqueued_at)
+        sequences = [item.document.ids for item in batch]
+        try:
+            prediction = await loop.run_in_executor(self._executor, self._timed_predict, sequences)
+        except Exception as error:
+            logger.exception("the model failed on a batch of %d documents", len(batch))
+            failure = InferenceError(
+                f"the model failed on a batch of {len(batch)} documents: "
+                f"{type(error).__name__}: {error}"
+            )
+            for item in batch:
+                if not item.future.done():
+                    item.future.set_exception(failure)
+            return
+        for row, item in enumerate(batch):
+            if not item.future.done():
+                item.future.set_result(DocumentPrediction(prediction.probabilities[row]))
+
+    def _timed_predict(self, sequences: Sequence[np.ndarray]) -> BatchPrediction:
+        """Runs in the model thread: the model call plus the batch metrics."""
+        lengths = [len(ids) for ids in sequences]
+        padded = max(lengths) * len(lengths)
+        started = time.perf_counter()
+        prediction = self._predict(sequences)
+        self._metrics.inference_duration.observe(time.perf_counter() - started)
+        self._metrics.batch_size_documents.observe(len(sequences))
+        self._metrics.batch_size_tokens.observe(padded)
+        self._metrics.tokens.inc(sum(lengths))
+        self._metrics.padding_tokens.inc(padded - sum(lengths))
+        for ratio in prediction.kept_kv_ratio:
+            self._metrics.kept_kv_ratio.observe(float(ratio))
+        return prediction

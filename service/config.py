@@ -1,0 +1,102 @@
+"""Service settings: every knob is an environment variable prefixed `COREBERT_`.
+
+`Settings()` is created once, by `create_app` or `python -m service`, and passed down; nothing
+else reads the environment.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal, Self
+
+from pydantic import Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+Device = Literal["auto", "cuda", "cpu"]
+LogLevel = Literal["critical", "error", "warning", "info", "debug"]
+
+
+class Settings(BaseSettings):
+    """Configuration of the classification service (see docs/service.md for the full table)."""
+
+    model_config = SettingsConfigDict(env_prefix="COREBERT_", extra="ignore", frozen=True)
+
+    # Model and runtime.
+    model_dir: Path = Field(
+        Path("artifacts/default/artifact"),
+        description="Artifact directory: model.onnx, tokenizer.json, labels.json, metadata.json.",
+    )
+    device: Device = Field(
+        "auto",
+        description="auto: CUDA when usable, else CPU. cuda: ask for CUDA, fall back to CPU with "
+        "a warning when it is not usable. cpu: CPU only.",
+    )
+    max_length: int | None = Field(
+        None,
+        ge=8,
+        description="Truncate documents to this many tokens (with [CLS]/[SEP]); at most and by "
+        "default the model's metadata max_length.",
+    )
+    intra_op_threads: int = Field(
+        0, ge=0, description="ONNX Runtime intra-op threads; 0 lets ONNX Runtime decide."
+    )
+
+    # Dynamic batching.
+    max_batch_documents: int = Field(
+        32, ge=1, description="Most documents in one model batch; 1 turns batching off."
+    )
+    max_batch_tokens: int = Field(
+        16384,
+        ge=8,
+        description="Most padded tokens (documents x longest sequence) in one model batch.",
+    )
+    batch_max_wait_s: float = Field(
+        0.005,
+        ge=0.0,
+        description="Longest time the oldest queued document waits for a batch to fill.",
+    )
+    max_queue_documents: int = Field(
+        1024, ge=1, description="Documents admitted and waiting for a batch; beyond it: 429."
+    )
+
+    # Requests.
+    max_documents_per_request: int = Field(64, ge=1, description="Most documents in a request.")
+    max_document_chars: int = Field(
+        100_000, ge=1, description="Longest document text, in characters."
+    )
+    max_body_bytes: int = Field(
+        8 * 1024 * 1024, ge=1024, description="Largest request body, in bytes; beyond it: 413."
+    )
+    request_timeout_s: float = Field(
+        30.0, gt=0.0, description="Longest time a classify request may take; beyond it: 504."
+    )
+    api_key: SecretStr | None = Field(
+        None,
+        description="When set, /classify and /v1/model need `Authorization: Bearer <key>` or "
+        "`X-API-Key: <key>`.",
+    )
+
+    # Process.
+    host: str = Field("0.0.0.0", description="Address `python -m service` listens on.")
+    port: int = Field(8000, ge=1, le=65535, description="Port `python -m service` listens on.")
+    log_level: LogLevel = Field("info", description="Log level of the service and of uvicorn.")
+    shutdown_timeout_s: float = Field(
+        30.0,
+        gt=0.0,
+        description="On SIGTERM, how long to wait for queued and running requests to finish.",
+    )
+
+    @model_validator(mode="after")
+    def _check_limits(self) -> Self:
+        if self.max_documents_per_request > self.max_queue_documents:
+            raise ValueError(
+                f"max_documents_per_request ({self.max_documents_per_request}) exceeds "
+                f"max_queue_documents ({self.max_queue_documents}): such a request could never "
+                "be queued"
+            )
+        if self.max_length is not None and self.max_batch_tokens < self.max_length:
+            raise ValueError(
+                f"max_batch_tokens ({self.max_batch_tokens}) is below max_length "
+                f"({self.max_length}): a full-length document would not fit in a batch"
+            )
+        return self

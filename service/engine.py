@@ -1,0 +1,169 @@
+"""The classification engine: admission, tokenization, batching and results for one request.
+
+Routes call `ClassifierEngine.classify`; the engine owns the backend, the batcher and the
+tokenizer threads, and is started and stopped by the app's lifespan.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+
+from service.artifact import ModelCard
+from service.batching import Batcher, BatchPolicy, DocumentPrediction
+from service.config import Settings
+from service.errors import NotReadyError, RequestTimeoutError
+from service.metrics import ServiceMetrics
+from service.runtime import BatchPrediction, TokenizedDocument
+
+logger = logging.getLogger(__name__)
+
+
+class Classifier(Protocol):
+    """What the engine needs from a backend (`runtime.OnnxClassifier` is the one)."""
+
+    card: ModelCard
+    provider: str
+    max_length: int
+
+    def tokenize(self, texts: Sequence[str]) -> list[TokenizedDocument]: ...
+
+    def predict(self, sequences: Sequence[np.ndarray]) -> BatchPrediction: ...
+
+    def warm_up(self) -> None: ...
+
+
+@dataclass(frozen=True)
+class LabelScore:
+    label: str
+    score: float
+
+
+@dataclass(frozen=True)
+class Classification:
+    """The result for one document."""
+
+    label: str
+    score: float
+    top: list[LabelScore]  # the top_k labels, best first
+    num_tokens: int
+    truncated: bool
+
+
+def top_labels(probabilities: np.ndarray, labels: Sequence[str], k: int) -> list[LabelScore]:
+    """The k most probable labels, best first; ties go to the lower class id."""
+    order = np.argsort(-probabilities, kind="stable")[:k]
+    return [LabelScore(labels[index], float(probabilities[index])) for index in order]
+
+
+class ClassifierEngine:
+    def __init__(self, classifier: Classifier, settings: Settings, metrics: ServiceMetrics) -> None:
+        self.classifier = classifier
+        self._metrics = metrics
+        self._timeout_s = settings.request_timeout_s
+        self._shutdown_timeout_s = settings.shutdown_timeout_s
+        if settings.max_batch_tokens < classifier.max_length:
+            logger.warning(
+                "max_batch_tokens (%d) is below the model's max_length (%d): full-length "
+                "documents run alone",
+                settings.max_batch_tokens,
+                classifier.max_length,
+            )
+        self._batcher = Batcher(
+            classifier.predict,
+            BatchPolicy(
+                max_documents=settings.max_batch_documents,
+                max_tokens=settings.max_batch_tokens,
+                max_wait_s=settings.batch_max_wait_s,
+                max_queued_documents=settings.max_queue_documents,
+            ),
+            metrics,
+        )
+        self._tokenizer_pool = ThreadPoolExecutor(
+            max_workers=2, thread_name_prefix="corebert-tokenize"
+        )
+        self._started = False
+
+    @property
+    def ready(self) -> bool:
+        """Warmed up, batching, and not stopping."""
+        return self._started and self._batcher.accepting
+
+    @property
+    def card(self) -> ModelCard:
+        return self.classifier.card
+
+    @property
+    def batcher(self) -> Batcher:
+        return self._batcher
+
+    async def start(self) -> None:
+        """Warm the model up, then start batching; ready only after both."""
+        started = time.perf_counter()
+        await asyncio.to_thread(self.classifier.warm_up)
+        logger.info("warm-up done in %.2f s", time.perf_counter() - started)
+        card = self.card
+        self._metrics.describe_model(
+            card.name, card.version, card.variant, self.classifier.provider, card.labels
+        )
+        if self.classifier.provider == "CUDAExecutionProvider":
+            self._metrics.watch_gpu_memory()
+        self._batcher.start()
+        self._started = True
+        self._metrics.ready.set(1)
+
+    async def stop(self) -> None:
+        """Stop accepting, finish what is queued, then release the threads."""
+        self._started = False
+        self._metrics.ready.set(0)
+        await self._batcher.close(self._shutdown_timeout_s)
+        self._tokenizer_pool.shutdown(wait=False, cancel_futures=True)
+
+    async def classify(self, texts: Sequence[str], top_k: int) -> list[Classification]:
+        """Classify the texts, in order, within the request timeout."""
+        if not self.ready:
+            raise NotReadyError("the service is not ready (warming up or shutting down)")
+        try:
+            async with asyncio.timeout(self._timeout_s):
+                with self._batcher.admit(len(texts)) as ticket:
+                    documents = await self._tokenize(texts)
+                    predictions = await ticket.submit(documents)
+        except TimeoutError:
+            raise RequestTimeoutError(
+                f"the request took longer than {self._timeout_s:g} s and was abandoned"
+            ) from None
+        return [self._result(d, p, top_k) for d, p in zip(documents, predictions, strict=True)]
+
+    async def _tokenize(self, texts: Sequence[str]) -> list[TokenizedDocument]:
+        loop = asyncio.get_running_loop()
+        started = time.perf_counter()
+        documents = await loop.run_in_executor(
+            self._tokenizer_pool, self.classifier.tokenize, texts
+        )
+        self._metrics.tokenization_duration.observe(time.perf_counter() - started)
+        for document in documents:
+            self._metrics.document_length_tokens.observe(document.num_tokens)
+        return documents
+
+    def _result(
+        self, document: TokenizedDocument, prediction: DocumentPrediction, top_k: int
+    ) -> Classification:
+        labels = self.card.labels
+        top = top_labels(prediction.probabilities, labels, min(top_k, len(labels)))
+        self._metrics.documents.labels(label=top[0].label).inc()
+        if document.truncated:
+            self._metrics.truncated_documents.inc()
+        return Classification(
+            label=top[0].label,
+            score=top[0].score,
+            top=top,
+            num_tokens=document.num_tokens,
+            truncated=document.truncated,
+        )

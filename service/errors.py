@@ -1,0 +1,142 @@
+"""Errors of the service and the one table that maps them to HTTP status codes.
+
+Every error response has the same body:
+`{"error": {"type": "...", "message": "...", "details": [...]}}`.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+
+if TYPE_CHECKING:
+    from service.metrics import ServiceMetrics
+
+logger = logging.getLogger(__name__)
+
+# error type -> HTTP status code; the keys are the `type` label of corebert_errors_total.
+ERROR_STATUS: dict[str, int] = {
+    "validation": 422,  # the body does not match the schema
+    "payload_too_large": 413,  # the body is over max_body_bytes
+    "unauthorized": 401,  # API key configured, and missing or wrong
+    "queue_full": 429,  # the queue cannot take the request's documents (Retry-After)
+    "timeout": 504,  # the request took longer than request_timeout_s
+    "client_disconnected": 499,  # the client left; its queued documents were dropped
+    "inference": 500,  # the model failed on a batch holding the request's documents
+    "not_ready": 503,  # warming up or shutting down
+    "internal": 500,  # anything else
+}
+
+
+class ServiceError(Exception):
+    """An error with a known type; its status code comes from ERROR_STATUS."""
+
+    error_type: ClassVar[str] = "internal"
+
+    def __init__(self, message: str, headers: dict[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.headers = headers or {}
+
+    @property
+    def status_code(self) -> int:
+        return ERROR_STATUS[self.error_type]
+
+
+class UnauthorizedError(ServiceError):
+    error_type = "unauthorized"
+
+
+class QueueFullError(ServiceError):
+    error_type = "queue_full"
+
+
+class RequestTimeoutError(ServiceError):
+    error_type = "timeout"
+
+
+class ClientDisconnectedError(ServiceError):
+    error_type = "client_disconnected"
+
+
+class InferenceError(ServiceError):
+    error_type = "inference"
+
+
+class NotReadyError(ServiceError):
+    error_type = "not_ready"
+
+
+def error_body(
+    error_type: str, message: str, details: Sequence[dict[str, Any]] = ()
+) -> dict[str, Any]:
+    return {"error": {"type": error_type, "message": message, "details": list(details)}}
+
+
+def error_response(
+    error_type: str,
+    message: str,
+    details: Sequence[dict[str, Any]] = (),
+    headers: dict[str, str] | None = None,
+) -> JSONResponse:
+    return JSONResponse(
+        error_body(error_type, message, details),
+        status_code=ERROR_STATUS[error_type],
+        headers=headers,
+    )
+
+
+def field_path(location: Sequence[str | int]) -> str:
+    """`("body", "documents", 3, "text")` -> `"documents[3].text"`."""
+    path = ""
+    for part in location[1:] if location and location[0] == "body" else location:
+        path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
+    return path or "body"
+
+
+def validation_details(errors: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Pydantic errors -> `{field, document_index, message, type}`, the document index set
+    whenever the error lies inside `documents[i]`."""
+    details = []
+    for error in errors:
+        location = tuple(error.get("loc", ()))
+        inner = location[1:] if location and location[0] == "body" else location
+        index = inner[1] if len(inner) > 1 and inner[0] == "documents" else None
+        details.append(
+            {
+                "field": field_path(location),
+                "document_index": index if isinstance(index, int) else None,
+                "message": error.get("msg", ""),
+                "type": error.get("type", ""),
+            }
+        )
+    return details
+
+
+def install_error_handlers(app: FastAPI, metrics: ServiceMetrics) -> None:
+    """Map validation errors, ServiceErrors and anything unexpected to the error body, and
+    count each in corebert_errors_total."""
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(request: Request, error: RequestValidationError) -> JSONResponse:
+        metrics.errors.labels(type="validation").inc()
+        details = validation_details(error.errors())
+        summary = "; ".join(f"{d['field']}: {d['message']}" for d in details[:3])
+        more = f" (and {len(details) - 3} more)" if len(details) > 3 else ""
+        return error_response("validation", f"invalid request: {summary}{more}", details)
+
+    @app.exception_handler(ServiceError)
+    async def _service(request: Request, error: ServiceError) -> JSONResponse:
+        metrics.errors.labels(type=error.error_type).inc()
+        return error_response(error.error_type, error.message, headers=error.headers)
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, error: Exception) -> JSONResponse:
+        logger.exception("unexpected error on %s %s", request.method, request.url.path)
+        metrics.errors.labels(type="internal").inc()
+        return error_response("internal", f"internal error: {type(error).__name__}")

@@ -1,0 +1,156 @@
+"""HTTP routes: thin wrappers over the engine.
+
+No `from __future__ import annotations` here: the request model is built at run time and
+FastAPI reads the endpoint's annotations as real objects.
+"""
+
+import asyncio
+import secrets
+from collections.abc import Awaitable
+from typing import Annotated, TypeVar
+
+from fastapi import APIRouter, Depends, Request, Response, Security
+from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
+
+from service.config import Settings
+from service.engine import ClassifierEngine
+from service.errors import ClientDisconnectedError, UnauthorizedError
+from service.schemas import (
+    ClassifyResponse,
+    DocumentResult,
+    Health,
+    LabelScore,
+    ModelInfo,
+    ModelRef,
+    classify_request_model,
+)
+
+T = TypeVar("T")
+
+bearer_scheme = HTTPBearer(auto_error=False)
+api_key_scheme = APIKeyHeader(name="X-API-Key", auto_error=False)
+
+
+async def get_engine(request: Request) -> ClassifierEngine:
+    # async: FastAPI runs plain `def` dependencies in a worker thread, a hop per request.
+    return request.app.state.engine
+
+
+def api_key_guard(expected: str):
+    """A dependency accepting `Authorization: Bearer <key>` or `X-API-Key: <key>`."""
+
+    async def check(
+        bearer: Annotated[HTTPAuthorizationCredentials | None, Security(bearer_scheme)],
+        api_key: Annotated[str | None, Security(api_key_scheme)],
+    ) -> None:
+        given = bearer.credentials if bearer is not None else api_key
+        if given is None:
+            raise UnauthorizedError(
+                "missing API key: send 'Authorization: Bearer <key>' or 'X-API-Key: <key>'",
+                headers={"WWW-Authenticate": "Bearer"},
+            )
+        if not secrets.compare_digest(given.encode(), expected.encode()):
+            raise UnauthorizedError("wrong API key", headers={"WWW-Authenticate": "Bearer"})
+
+    return check
+
+
+async def unless_disconnected(request: Request, work: Awaitable[T]) -> T:
+    """Await `work`, cancelling it if the client disconnects first (its queued documents are
+    then dropped by the batcher)."""
+    task = asyncio.ensure_future(work)
+    watcher = asyncio.ensure_future(_disconnected(request))
+    try:
+        await asyncio.wait({task, watcher}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        watcher.cancel()
+        if not task.done():
+            task.cancel()
+    if task.done() and not task.cancelled():
+        return task.result()
+    raise ClientDisconnectedError("the client disconnected before its results were ready")
+
+
+async def _disconnected(request: Request) -> None:
+    """Return once the client has gone (the body has already been read by then)."""
+    while (await request.receive())["type"] != "http.disconnect":
+        pass
+
+
+def build_router(settings: Settings) -> APIRouter:
+    ClassifyRequest = classify_request_model(
+        settings.max_documents_per_request, settings.max_document_chars
+    )
+    guarded = (
+        [Depends(api_key_guard(settings.api_key.get_secret_value()))] if settings.api_key else []
+    )
+    router = APIRouter()
+
+    @router.post(
+        "/classify",
+        response_model=ClassifyResponse,
+        response_model_exclude_none=True,
+        dependencies=guarded,
+        summary="Classify documents",
+    )
+    async def classify(
+        body: ClassifyRequest,  # type: ignore[valid-type]
+        request: Request,
+        engine: Annotated[ClassifierEngine, Depends(get_engine)],
+    ) -> ClassifyResponse:
+        texts = [document.text for document in body.documents]
+        results = await unless_disconnected(request, engine.classify(texts, body.top_k))
+        card = engine.card
+        return ClassifyResponse(
+            results=[
+                DocumentResult(
+                    id=document.id,
+                    label=result.label,
+                    score=result.score,
+                    labels=[LabelScore(label=t.label, score=t.score) for t in result.top],
+                    num_tokens=result.num_tokens,
+                    truncated=result.truncated,
+                )
+                for document, result in zip(body.documents, results, strict=True)
+            ],
+            model=ModelRef(name=card.name, version=card.version, variant=card.variant),
+        )
+
+    @router.get("/health/live", response_model=Health, summary="The process is up")
+    async def live() -> Health:
+        return Health(status="alive")
+
+    @router.get(
+        "/health/ready",
+        response_model=Health,
+        responses={503: {"model": Health}},
+        summary="The model is loaded and warmed up, and the service is not stopping",
+    )
+    async def ready(
+        response: Response, engine: Annotated[ClassifierEngine, Depends(get_engine)]
+    ) -> Health:
+        if engine.ready:
+            return Health(status="ready")
+        response.status_code = 503
+        return Health(status="not ready")
+
+    @router.get("/v1/model", response_model=ModelInfo, dependencies=guarded)
+    async def model_info(engine: Annotated[ClassifierEngine, Depends(get_engine)]) -> ModelInfo:
+        card = engine.card
+        return ModelInfo(
+            name=card.name,
+            version=card.version,
+            variant=card.variant,
+            provider=engine.classifier.provider,
+            labels=list(card.labels),
+            max_length=engine.classifier.max_length,
+            metrics=card.metrics,
+            metadata=card.metadata,
+        )
+
+    @router.get("/metrics", include_in_schema=False)
+    async def metrics(request: Request) -> Response:
+        content, content_type = request.app.state.metrics.render()
+        return Response(content=content, media_type=content_type)
+
+    return router

@@ -1,0 +1,136 @@
+"""Request and response bodies.
+
+The request model is built from the settings (`classify_request_model`) so that the limits it
+enforces are the configured ones and show in the OpenAPI docs.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    WithJsonSchema,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
+
+
+def classify_request_model(max_documents: int, max_chars: int) -> type[BaseModel]:
+    """The body of POST /classify, with these limits on documents and characters."""
+
+    class Document(BaseModel):
+        """A document: a plain string, or an object whose `id` is echoed in the result."""
+
+        model_config = ConfigDict(extra="forbid")
+
+        id: str | None = Field(None, max_length=256)
+        text: str = Field(min_length=1, max_length=max_chars)
+
+        @model_validator(mode="before")
+        @classmethod
+        def _from_string(cls, value: Any) -> Any:
+            if isinstance(value, str):
+                return {"text": value}
+            if not isinstance(value, dict):
+                raise PydanticCustomError(
+                    "document_type",
+                    'a document must be a string or an object {"id": ..., "text": ...}, got {kind}',
+                    {"kind": type(value).__name__},
+                )
+            return value
+
+        @field_validator("text")
+        @classmethod
+        def _not_blank(cls, text: str) -> str:
+            if not text.strip():
+                raise PydanticCustomError("blank_text", "text is empty or whitespace only")
+            return text
+
+    text_schema = {"type": "string", "minLength": 1, "maxLength": max_chars}
+    document_schema = WithJsonSchema(
+        {
+            "anyOf": [
+                text_schema,
+                {
+                    "type": "object",
+                    "properties": {
+                        "id": {"type": "string", "maxLength": 256},
+                        "text": text_schema,
+                    },
+                    "required": ["text"],
+                    "additionalProperties": False,
+                },
+            ]
+        }
+    )
+
+    class ClassifyRequest(BaseModel):
+        model_config = ConfigDict(
+            extra="forbid",
+            json_schema_extra={
+                "examples": [
+                    {
+                        "documents": [
+                            "Shares rallied after the bank raised its profit forecast.",
+                            {"id": "doc-2", "text": "The striker scored twice in the final."},
+                        ],
+                        "top_k": 2,
+                    }
+                ]
+            },
+        )
+
+        documents: list[Annotated[Document, document_schema]] = Field(
+            min_length=1,
+            max_length=max_documents,
+            description=f"1 to {max_documents} documents of at most {max_chars} characters.",
+        )
+        top_k: int = Field(
+            1, ge=1, description="Labels returned per document (at most the number of labels)."
+        )
+
+    return ClassifyRequest
+
+
+class LabelScore(BaseModel):
+    label: str
+    score: float = Field(description="Softmax probability.")
+
+
+class DocumentResult(BaseModel):
+    id: str | None = Field(None, description="The document's id, when the request gave one.")
+    label: str = Field(description="The most probable label.")
+    score: float = Field(description="Probability of `label`.")
+    labels: list[LabelScore] = Field(description="The top_k labels, best first.")
+    num_tokens: int = Field(description="Tokens the model read, [CLS] and [SEP] included.")
+    truncated: bool = Field(description="True when the text was cut to the model's max_length.")
+
+
+class ModelRef(BaseModel):
+    name: str
+    version: str
+    variant: str
+
+
+class ClassifyResponse(BaseModel):
+    results: list[DocumentResult] = Field(description="One result per document, in order.")
+    model: ModelRef
+
+
+class ModelInfo(BaseModel):
+    name: str
+    version: str
+    variant: str
+    provider: str = Field(description="ONNX Runtime execution provider in use.")
+    labels: list[str]
+    max_length: int = Field(description="Tokens per document after truncation.")
+    metrics: dict[str, Any] = Field(description="Test-split metrics from metadata.json.")
+    metadata: dict[str, Any] = Field(description="The artifact's metadata.json.")
+
+
+class Health(BaseModel):
+    status: str

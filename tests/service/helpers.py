@@ -1,0 +1,66 @@
+"""Test doubles and helpers for the service tests: a gated classifier and an in-process app."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+
+import httpx
+import numpy as np
+
+from service.app import create_app
+from service.config import Settings
+from service.engine import Classifier
+from service.runtime import BatchPrediction, OnnxClassifier, TokenizedDocument
+
+
+class IsolatedSettings(Settings):
+    """Settings from keyword arguments only: the environment of the test run does not leak in."""
+
+    @classmethod
+    def settings_customise_sources(cls, settings_cls, init_settings, **other_sources):
+        return (init_settings,)
+
+
+class GatedClassifier:
+    """The real ONNX classifier, with a gate the test opens to let batches run, a record of
+    every batch, and an optional failure for batches holding a given token id."""
+
+    def __init__(self, inner: OnnxClassifier, fail_on_token: int | None = None) -> None:
+        self.inner = inner
+        self.card = inner.card
+        self.provider = inner.provider
+        self.max_length = inner.max_length
+        self.gate = threading.Event()
+        self.gate.set()
+        self.batches: list[list[tuple[int, ...]]] = []
+        self.fail_on_token = fail_on_token
+
+    def tokenize(self, texts: Sequence[str]) -> list[TokenizedDocument]:
+        return self.inner.tokenize(texts)
+
+    def predict(self, sequences: Sequence[np.ndarray]) -> BatchPrediction:
+        self.batches.append([tuple(int(i) for i in ids) for ids in sequences])
+        if not self.gate.wait(timeout=30):
+            raise TimeoutError("the test never opened the gate")
+        if self.fail_on_token is not None and any(self.fail_on_token in ids for ids in sequences):
+            raise RuntimeError("injected failure")
+        return self.inner.predict(sequences)
+
+    def warm_up(self) -> None:
+        self.inner.warm_up()
+
+
+@asynccontextmanager
+async def serve(
+    settings: Settings, classifier: Classifier | None = None
+) -> AsyncIterator[httpx.AsyncClient]:
+    """The app with its lifespan running, and an httpx client talking to it in process; the
+    app itself is on `client.app`, for tests that look at its engine."""
+    app = create_app(settings, classifier)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://corebert") as client:
+            client.app = app
+            yield client

@@ -1,0 +1,43 @@
+"""Settings come from COREBERT_ environment variables and refuse inconsistent limits."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from pydantic import ValidationError
+
+from service.config import Settings
+
+
+def test_settings_read_the_corebert_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("COREBERT_MODEL_DIR", "/models/bbc")
+    monkeypatch.setenv("COREBERT_DEVICE", "cuda")
+    monkeypatch.setenv("COREBERT_MAX_BATCH_DOCUMENTS", "7")
+    monkeypatch.setenv("COREBERT_BATCH_MAX_WAIT_S", "0.02")
+    monkeypatch.setenv("COREBERT_API_KEY", "s3cret")
+    monkeypatch.setenv("COREBERT_PORT", "9100")
+    settings = Settings()
+    assert settings.model_dir == Path("/models/bbc")
+    assert settings.device == "cuda"
+    assert settings.max_batch_documents == 7
+    assert settings.batch_max_wait_s == 0.02
+    assert settings.api_key is not None and settings.api_key.get_secret_value() == "s3cret"
+    assert "s3cret" not in repr(settings)
+    assert settings.port == 9100
+
+
+def test_settings_reject_an_unknown_device(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("COREBERT_DEVICE", "tpu")
+    with pytest.raises(ValidationError, match="device"):
+        Settings()
+
+
+def test_settings_reject_a_request_larger_than_the_queue() -> None:
+    with pytest.raises(ValidationError, match="could never be queued"):
+        Settings(max_documents_per_request=65, max_queue_documents=64)
+
+
+def test_settings_reject_a_token_budget_below_max_length() -> None:
+    with pytest.raises(ValidationError, match="would not fit in a batch"):
+        Settings(max_length=512, max_batch_tokens=256)
