@@ -156,14 +156,14 @@ def export_baseline(model, path: Path) -> None:
 
 
 def time_side_by_side(
-    paths: dict[str, Path], case: Case, threads: int, rounds: int, warmup: int, arena: bool
+    paths: dict[str, Path], case: Case, threads: int, rounds: int, warmup: int
 ) -> dict[str, list[float]]:
     """Seconds per batch for each model, interleaved round by round; warm-up rounds dropped."""
     import onnxruntime as ort
 
     sessions = {
         name: ort.InferenceSession(
-            str(path), session_options(threads, arena), providers=["CPUExecutionProvider"]
+            str(path), session_options(threads), providers=["CPUExecutionProvider"]
         )
         for name, path in paths.items()
     }
@@ -188,17 +188,19 @@ def _status_mib(field: str) -> float:
     raise RuntimeError(f"{field} not in /proc/self/status")
 
 
-def measure_memory(path: Path, case: Case, threads: int, arena: bool) -> dict[str, float]:
+def measure_memory(path: Path, case: Case, threads: int) -> dict[str, float]:
     """In this (fresh) process: resident MiB after loading, and the peak during inference.
 
     VmHWM is per address space, so unlike ru_maxrss it starts afresh in an exec'd child; writing
     5 to clear_refs resets it after loading, so the peak below is the inference peak (weights
-    and activations together) and not a transient of session creation.
+    and activations together) and not a transient of session creation. To measure what the
+    model needs rather than what an allocator keeps cached, ONNX Runtime's arena is off and the
+    parent sets glibc's mmap threshold, so large freed buffers go back to the system at once.
     """
     import onnxruntime as ort
 
     session = ort.InferenceSession(
-        str(path), session_options(threads, arena), providers=["CPUExecutionProvider"]
+        str(path), session_options(threads, arena=False), providers=["CPUExecutionProvider"]
     )
     loaded = _status_mib("VmRSS")
     load_peak = _status_mib("VmHWM")
@@ -215,7 +217,7 @@ def measure_memory(path: Path, case: Case, threads: int, arena: bool) -> dict[st
     }
 
 
-def memory_in_subprocess(path: Path, case: Case, threads: int, arena: bool) -> dict[str, float]:
+def memory_in_subprocess(path: Path, case: Case, threads: int) -> dict[str, float]:
     command = [
         sys.executable,
         __file__,
@@ -227,9 +229,9 @@ def memory_in_subprocess(path: Path, case: Case, threads: int, arena: bool) -> d
         str(case.length),
         "--threads",
         str(threads),
-        *([] if arena else ["--no-arena"]),
     ]
-    result = subprocess.run(command, check=True, capture_output=True, text=True)
+    env = {**os.environ, "MALLOC_MMAP_THRESHOLD_": "131072"}
+    result = subprocess.run(command, check=True, capture_output=True, text=True, env=env)
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 
@@ -267,13 +269,14 @@ def render(rows: list[dict], fusion: dict[str, int], args: argparse.Namespace) -
         "    " + " ".join(["python", "benchmarks/model_speed.py", *sys.argv[1:]]),
         "",
         f"bert-base shape (12 layers, hidden 768), random weights shared by all models, fp32, "
-        f"ONNX Runtime {ort.__version__} CPU, {args.threads} intra-op threads, memory arena "
-        f"{'off' if args.no_arena else 'on'}, "
+        f"ONNX Runtime {ort.__version__} CPU, {args.threads} intra-op threads, "
         f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores. "
         f"Full-length documents (no padding). Median of {args.rounds} interleaved rounds after "
         f"{args.warmup} warm-up round(s). Peak = the process's peak resident memory during "
         "inference (weights and activations); working = that peak minus the resident memory "
-        "after loading the session (activations and scratch); each model in a fresh process.",
+        "after loading the session (activations and scratch); each model in a fresh process, "
+        "with ONNX Runtime's memory arena off and glibc's mmap threshold fixed, so the figures "
+        "are live memory, not allocator caching.",
         "",
         f"Baseline fused operators: {', '.join(f'{k} {v}' for k, v in sorted(fusion.items()))}.",
         "",
@@ -297,11 +300,6 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--rounds", type=int, default=5, help="timed rounds per case")
     parser.add_argument("--warmup", type=int, default=1, help="discarded rounds per case")
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 1)
-    parser.add_argument(
-        "--no-arena",
-        action="store_true",
-        help="disable ONNX Runtime's CPU memory arena (all models)",
-    )
     parser.add_argument("--workdir", type=Path, default=ROOT / "benchmarks/results/model_speed")
     parser.add_argument("--output", type=Path, default=ROOT / "docs/benchmarks.md")
     parser.add_argument("--no-write", action="store_true", help="print only")
@@ -313,7 +311,7 @@ def main() -> None:
     args = parse_args()
     if args.memory_probe:
         case = Case(args.batches[0], args.lengths[0])
-        print(json.dumps(measure_memory(args.memory_probe, case, args.threads, not args.no_arena)))
+        print(json.dumps(measure_memory(args.memory_probe, case, args.threads)))
         return
     from tqdm import tqdm
 
@@ -322,12 +320,9 @@ def main() -> None:
     cases = [Case(b, n) for n in args.lengths for b in args.batches]
     rows = []
     for case in tqdm(cases, desc="cases"):
-        timings = time_side_by_side(
-            paths, case, args.threads, args.rounds, args.warmup, not args.no_arena
-        )
+        timings = time_side_by_side(paths, case, args.threads, args.rounds, args.warmup)
         memory = {
-            name: memory_in_subprocess(path, case, args.threads, not args.no_arena)
-            for name, path in paths.items()
+            name: memory_in_subprocess(path, case, args.threads) for name, path in paths.items()
         }
         rows.extend(summarize(timings, memory, case))
         (args.workdir / "rows.json").write_text(json.dumps(rows, indent=1))

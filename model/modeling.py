@@ -57,13 +57,18 @@ class CoreBertSelfAttention(nn.Module):
         return x.view(batch, length, self.num_heads, self.head_size).transpose(1, 2)
 
     def forward(
-        self, queries: torch.Tensor, keys_values: torch.Tensor, key_bias: torch.Tensor | None
-    ) -> tuple[torch.Tensor, torch.Tensor]:
+        self,
+        queries: torch.Tensor,
+        keys_values: torch.Tensor,
+        key_bias: torch.Tensor | None,
+        query_mask: torch.Tensor | None = None,
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """queries (B, Q, D), keys_values (B, K, D), key_bias (B, 1, 1, K) or None (no mask).
 
-        Returns the context (B, Q, D) and the attention probabilities (B, H, Q, K), which the
-        encoder turns into importance scores. Keys and values are projected for the K kept
-        tokens only: pruning saves projection work as well as attention work.
+        Returns the context (B, Q, D) and, when `query_mask` (B, Q) is given, the attention each
+        key received from the real queries (B, K), from which the encoder scores importance.
+        Keys and values are projected for the K kept tokens only: pruning saves projection
+        work as well as attention work.
         """
         q = self._heads(self.query(queries))  # (B, H, Q, hs)
         k = self._heads(self.key(keys_values))  # (B, H, K, hs)
@@ -73,8 +78,9 @@ class CoreBertSelfAttention(nn.Module):
             logits = logits + key_bias
         probs = torch.softmax(logits, dim=-1)
         context = self.dropout(probs) @ v  # (B, H, Q, hs)
+        received = None if query_mask is None else reduction.received_attention(probs, query_mask)
         batch, _, length, _ = context.shape
-        return context.transpose(1, 2).reshape(batch, length, -1), probs
+        return context.transpose(1, 2).reshape(batch, length, -1), received
 
 
 class CoreBertAttention(nn.Module):
@@ -83,9 +89,9 @@ class CoreBertAttention(nn.Module):
         self.self = CoreBertSelfAttention(config)
         self.output = BertSelfOutput(config)
 
-    def forward(self, queries, keys_values, key_bias):
-        context, probs = self.self(queries, keys_values, key_bias)
-        return self.output(context, queries), probs
+    def forward(self, queries, keys_values, key_bias, query_mask=None):
+        context, received = self.self(queries, keys_values, key_bias, query_mask)
+        return self.output(context, queries), received
 
 
 class CoreBertLayer(nn.Module):
@@ -97,9 +103,9 @@ class CoreBertLayer(nn.Module):
         self.intermediate = BertIntermediate(config)
         self.output = BertOutput(config)
 
-    def forward(self, hidden, keys_values, key_bias):
-        attended, probs = self.attention(hidden, keys_values, key_bias)
-        return self.output(self.intermediate(attended), attended), probs
+    def forward(self, hidden, keys_values, key_bias, query_mask=None):
+        attended, received = self.attention(hidden, keys_values, key_bias, query_mask)
+        return self.output(self.intermediate(attended), attended), received
 
 
 class TokenCombiner(nn.Module):
@@ -177,11 +183,11 @@ class CoreBertEncoder(nn.Module):
         self.layer = nn.ModuleList(layers)
 
     def next_key_values(
-        self, kv: KeyValueSet, probs: torch.Tensor, query_mask: torch.Tensor
+        self, kv: KeyValueSet, received: torch.Tensor, query_mask: torch.Tensor
     ) -> KeyValueSet:
         """The pruning point: layer l's attention picks the keys/values of layer l+1."""
         num_slots = kv.mask.shape[1]
-        scores = reduction.importance_scores(probs, query_mask, num_slots)  # (B, K)
+        scores = reduction.importance_scores(received, query_mask, num_slots)  # (B, K)
         protected = kv.is_first_token()
         scores = scores.masked_fill(protected, float("inf"))
         counts = kv.counts()
@@ -227,9 +233,12 @@ class CoreBertEncoder(nn.Module):
             documents = kv.tokens(hidden[:, :num_positions])  # (B, K, D)
             keys_values = torch.cat([documents, hidden[:, num_positions:]], dim=1)
             key_mask = torch.cat([kv.mask, combination_mask], dim=1)
-            hidden, probs = layer(hidden, keys_values, additive_mask(key_mask, hidden.dtype))
+            bias = additive_mask(key_mask, hidden.dtype)
             if self.prunes_after(number):
-                kv = self.next_key_values(kv, probs, query_mask)
+                hidden, received = layer(hidden, keys_values, bias, query_mask)
+                kv = self.next_key_values(kv, received, query_mask)
+            else:
+                hidden, _ = layer(hidden, keys_values, bias)
         return hidden, torch.stack(kept_counts, dim=1)
 
 

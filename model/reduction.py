@@ -17,22 +17,29 @@ import torch
 _FLOOR_EPSILON = 1e-9
 
 
+def received_attention(attention_probs: torch.Tensor, query_mask: torch.Tensor) -> torch.Tensor:
+    """Sum over the real queries i of the head-mean attention each key j receives.
+
+    attention_probs: (B, H, Q, K); query_mask: (B, Q) bool. Returns (B, K) float.
+    """
+    head_mean = attention_probs.mean(dim=1)  # (B, Q, K)
+    weights = query_mask.to(head_mean.dtype).unsqueeze(-1)  # (B, Q, 1)
+    return (head_mean * weights).sum(dim=1)
+
+
 def importance_scores(
-    attention_probs: torch.Tensor, query_mask: torch.Tensor, num_slots: int | None = None
+    received: torch.Tensor, query_mask: torch.Tensor, num_slots: int | None = None
 ) -> torch.Tensor:
     """S[j] = mean over heads h and real queries i of A[h, i, j] (paper: S[l,h,j] = mean_i A).
 
     One shared score per key slot: heads are averaged so that a single set of keys/values is
-    kept per layer (docs/design.md). Padding queries are excluded from the mean. Only the first
-    `num_slots` keys are scored (the document tokens; the combination tokens follow them); the
-    slice comes after the head mean so no copy of the full probabilities is made.
+    kept per layer (docs/design.md), and padding queries are excluded from the mean. Only the
+    first `num_slots` keys are scored (the document tokens; the combination tokens follow).
 
-    attention_probs: (B, H, Q, K); query_mask: (B, Q) bool. Returns (B, num_slots) float.
+    received: (B, K) from `received_attention`; query_mask: (B, Q) bool. Returns (B, num_slots).
     """
-    head_mean = attention_probs.mean(dim=1)[..., :num_slots]  # (B, Q, K)
-    weights = query_mask.to(head_mean.dtype).unsqueeze(-1)  # (B, Q, 1)
-    total = (head_mean * weights).sum(dim=1)  # (B, K)
-    return total / weights.sum(dim=1).clamp(min=1.0)
+    real_queries = query_mask.sum(dim=-1, keepdim=True).clamp(min=1).to(received.dtype)
+    return received[:, :num_slots] / real_queries
 
 
 def ratio_budget(counts: torch.Tensor, keep_ratio: float) -> torch.Tensor:

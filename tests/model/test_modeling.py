@@ -1,5 +1,7 @@
 """The encoder: faithful to BERT, budgets per layer, combining, batch invariance, training."""
 
+import itertools
+
 import pytest
 import torch
 from transformers import BertConfig, BertModel
@@ -89,7 +91,7 @@ def test_fuzzy_pruning_keeps_at_least_the_ratio_budget_and_shrinks_cumulatively(
     for row, length in enumerate(lengths):
         counts = kept[row].tolist()
         assert counts[0] == length
-        for before, after in zip(counts, counts[1:], strict=False):
+        for before, after in itertools.pairwise(counts):
             assert max(1, int(before * 0.9 + 1e-9)) <= after <= before
 
 

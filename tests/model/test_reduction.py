@@ -18,9 +18,24 @@ def test_importance_scores_average_heads_and_real_queries_only():
     probs[0, 1, 1] = torch.tensor([0.0, 0.0, 1.0, 0.0])
     probs[0, :, 2] = torch.tensor([0.0, 0.0, 0.0, 1.0])  # a padding query: must not count
     query_mask = torch.tensor([[True, True, False]])
-    scores = reduction.importance_scores(probs, query_mask)
+    received = reduction.received_attention(probs, query_mask)
     # head 0 mean over queries: [0.3, 0.7, 0, 0]; head 1: [0.5, 0, 0.5, 0]; mean of heads:
-    torch.testing.assert_close(scores, torch.tensor([[0.4, 0.35, 0.25, 0.0]]))
+    expected = torch.tensor([[0.4, 0.35, 0.25, 0.0]])
+    torch.testing.assert_close(reduction.importance_scores(received, query_mask), expected)
+    # the last key is a combination token: it is not scored
+    scores = reduction.importance_scores(received, query_mask, num_slots=3)
+    torch.testing.assert_close(scores, expected[:, :3])
+
+
+def test_received_attention_ignores_padding_queries_whatever_they_attend():
+    probs = torch.softmax(torch.randn(2, 3, 10, 6), dim=-1)
+    query_mask = torch.arange(10).unsqueeze(0) < torch.tensor([[10], [7]])
+    scrambled = probs.clone()
+    scrambled[1, :, 7:] = torch.softmax(torch.randn(3, 3, 6), dim=-1)
+    torch.testing.assert_close(
+        reduction.received_attention(scrambled, query_mask),
+        reduction.received_attention(probs, query_mask),
+    )
 
 
 @given(st.integers(1, 4096), st.sampled_from([0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 1.0]))
