@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Set up the development environment and run the whole test suite (what CI runs).
+#
+# Needs Debian's prometheus package for the dashboard test; installed here when missing and
+# running as root (apt), otherwise that one test is skipped with its reason.
+set -euo pipefail
+
+repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "${repo_root}"
+
+if ! command -v prometheus >/dev/null 2>&1 && [[ "$(id -u)" == "0" ]] && command -v apt-get >/dev/null; then
+    echo "Installing Debian's prometheus package"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus >/dev/null
+fi
+COREBERT_EXTRAS=dev scripts/setup.sh
+# shellcheck source=/dev/null
+source .venv/bin/activate
+ruff check .
+ruff format --check .
+exec python -m pytest "$@"

