@@ -108,6 +108,10 @@ class CoreBertLayer(nn.Module):
         return self.output(self.intermediate(attended), attended), received
 
 
+class IdentityInitLinear(nn.Linear):
+    """A square linear map initialised to the identity (see CoreBertPreTrainedModel)."""
+
+
 class TokenCombiner(nn.Module):
     """Token-combining module (paper): folds the document tokens into m combination tokens.
 
@@ -123,8 +127,10 @@ class TokenCombiner(nn.Module):
         self.combination_norm = nn.LayerNorm(size, eps=config.layer_norm_eps)
         self.query = nn.Linear(size, size)
         self.key = nn.Linear(size, size)
-        self.value = nn.Linear(size, size)
-        self.output = nn.Linear(size, size)
+        # Identity at initialisation: from the first step each combined token carries the mean
+        # of its group's token states, so the layers after Lc see the document (docs/design.md).
+        self.value = IdentityInitLinear(size, size)
+        self.output = IdentityInitLinear(size, size)
         self.tau = config.gumbel_tau
         self.scale = 1.0 / math.sqrt(size)
         self.eps = 1e-6
@@ -264,6 +270,10 @@ class CoreBertPreTrainedModel(PreTrainedModel):
 
     @torch.no_grad()
     def _init_weights(self, module):
+        if isinstance(module, IdentityInitLinear):
+            init.eye_(module.weight)
+            init.zeros_(module.bias)
+            return
         super()._init_weights(module)
         if isinstance(module, BertEmbeddings):
             positions = torch.arange(module.position_ids.shape[-1]).expand((1, -1))
@@ -272,6 +282,7 @@ class CoreBertPreTrainedModel(PreTrainedModel):
         elif isinstance(module, CoreBertModel) and module.combination_tokens is not None:
             # LayerNorm-scale vectors, like the embeddings the layers expect (docs/design.md).
             init.normal_(module.combination_tokens, mean=0.0, std=1.0)
+
 
 
 class CoreBertModel(CoreBertPreTrainedModel):
@@ -320,6 +331,9 @@ class CoreBertModel(CoreBertPreTrainedModel):
 
 class CoreBertForSequenceClassification(CoreBertPreTrainedModel):
     """Sequence classification head, as `BertForSequenceClassification`: Trainer-ready."""
+
+    # The loss is a per-batch mean: the Trainer must not rescale it by the number of processes.
+    accepts_loss_kwargs = False
 
     def __init__(self, config: CoreBertConfig):
         super().__init__(config)

@@ -24,8 +24,8 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 GPU_FILES = ["docker-compose.yml"]
 CPU_FILES = ["docker-compose.yml", "docker-compose.cpu.yml"]
 TRAINING_COMMAND = (
-    "python -m training train --variant pfc --dataset bbc --max-length 128 --epochs 1 "
-    '--output-dir "${output_dir}"'
+    "python -m training train --variant pfc --dataset bbc --max-length 128 --epochs 2 "
+    '--learning-rate 1e-4 --output-dir "${output_dir}"'
 )
 
 
