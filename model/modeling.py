@@ -284,7 +284,6 @@ class CoreBertPreTrainedModel(PreTrainedModel):
             init.normal_(module.combination_tokens, mean=0.0, std=1.0)
 
 
-
 class CoreBertModel(CoreBertPreTrainedModel):
     """Embeddings ++ m combination tokens -> encoder -> pooled representation."""
 
