@@ -361,6 +361,8 @@ def render(
     on = next(r for r in loads if r.clients == top and r.batching.startswith("on"))
     off = next(r for r in loads if r.clients == top and r.batching.startswith("off"))
     same_batch = min(raws, key=lambda raw: abs(raw.batch_size - on.mean_batch_documents))
+    single = next((raw for raw in raws if raw.batch_size == 1), raws[0])
+    ceiling = max(raw.docs_per_s for raw in raws) / single.docs_per_s
     speedup = on.docs_per_s / off.docs_per_s
     share = on.docs_per_s / same_batch.docs_per_s
     lines = [
@@ -403,6 +405,8 @@ def render(
         "",
         f"- Batching at {top} clients: **{speedup:.2f}x** the documents/s of no batching "
         f"(target >= 2x: {'met' if speedup >= 2 else 'not met'}).",
+        f"- The most batching can give with this model on this machine: raw ONNX Runtime at its "
+        f"best batch size is **{ceiling:.2f}x** its batch-1 documents/s.",
         f"- Service with batching at {top} clients: **{share:.0%}** of raw ONNX Runtime at batch "
         f"size {same_batch.batch_size}, the nearest measured to its mean batch of "
         f"{on.mean_batch_documents:.1f} (target >= 80%: {'met' if share >= 0.8 else 'not met'}).",
@@ -458,7 +462,7 @@ def main() -> None:
         r for r in loads if r.clients == max(args.clients) and r.batching.startswith("on")
     )
     observed = max(1, round(top_batching.mean_batch_documents))
-    batch_sizes = sorted({observed, args.max_batch_documents})
+    batch_sizes = sorted({1, observed, args.max_batch_documents})
     raws = measure_raw(
         args.model_dir, documents, batch_sizes, model["provider"], model["max_length"], args
     )
