@@ -110,5 +110,5 @@ def test_default_training_command_parses(tmp_path):
     assert model_args.variant == "pfc"
     assert data_args.dataset == "bbc" and "bbc" in CORPORA
     assert recipe.max_length == 128
-    assert recipe.epochs == 1
+    assert recipe.epochs == 2 and recipe.learning_rate == 1e-4
     assert recipe.output_dir == str(tmp_path / "default")
