@@ -122,6 +122,10 @@ class ServiceMetrics:
         self.errors = Counter("corebert_errors_total", "Errors by type.", ["type"], registry=r)
         for error_type in ERROR_STATUS:  # every type exists from the start, at 0
             self.errors.labels(type=error_type)
+        # Every status the service answers exists from the start too, so rate() sees the first
+        # requests of each after a restart.
+        for status in sorted({200, *ERROR_STATUS.values()}):
+            self.requests.labels(status=str(status))
         self.queue_depth = Gauge(
             "corebert_queue_depth",
             "Documents admitted and waiting for a batch.",

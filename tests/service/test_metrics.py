@@ -85,3 +85,22 @@ def test_every_error_type_and_label_series_starts_at_zero() -> None:
         assert metrics.registry.get_sample_value("corebert_errors_total", {"type": error_type}) == 0
     for label in ("sport", "tech"):
         assert metrics.registry.get_sample_value("corebert_documents_total", {"label": label}) == 0
+
+
+def test_request_and_error_series_exist_before_any_traffic():
+    """rate() over a fresh service must see the first request of every status and error type."""
+    from prometheus_client import generate_latest
+
+    from service.errors import ERROR_STATUS
+
+    metrics = ServiceMetrics()
+    families = {
+        family.name: family
+        for family in text_string_to_metric_families(generate_latest(metrics.registry).decode())
+    }
+    statuses = {
+        s.labels["status"] for s in families["corebert_requests"].samples if "status" in s.labels
+    }
+    types = {s.labels["type"] for s in families["corebert_errors"].samples if "type" in s.labels}
+    assert statuses >= {"200", *map(str, ERROR_STATUS.values())}
+    assert types == set(ERROR_STATUS)
