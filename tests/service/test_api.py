@@ -222,7 +222,8 @@ async def test_body_over_the_size_limit_gets_413(settings_for, tiny_classifier):
         assert response.json()["error"]["type"] == "payload_too_large"
         assert "1024 bytes" in response.json()["error"]["message"]
     assert after.status_code == 200
-    assert counter_by_label(metrics, "corebert_requests", "status") == {"413": 2, "200": 1}
+    requests_by_status = counter_by_label(metrics, "corebert_requests", "status")
+    assert {status: n for status, n in requests_by_status.items() if n} == {"413": 2, "200": 1}
     assert counter_by_label(metrics, "corebert_errors", "type")["payload_too_large"] == 2
 
 
