@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 TITLE = "# Benchmarks\n\nEvery figure here was produced by the command printed above it.\n"
+
+
+def command_line(script: str) -> str:
+    """The command that is running, as a report prints it: `python SCRIPT ARGS...`."""
+    return " ".join(["python", script, *sys.argv[1:]])
 
 
 def replace_section(path: Path, name: str, body: str) -> None:

@@ -39,7 +39,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.doc_sections import replace_section  # noqa: E402
+from benchmarks.doc_sections import command_line, replace_section  # noqa: E402
 
 BERT_BASE = dict(
     hidden_size=768,
@@ -258,10 +258,6 @@ def summarize(timings: dict[str, list[float]], memory: dict[str, dict], case: Ca
     return rows
 
 
-def command_line() -> str:
-    return " ".join(["python", "benchmarks/model_speed.py", *sys.argv[1:]])
-
-
 def render(rows: list[dict], fusion: dict[str, int], args: argparse.Namespace, command: str) -> str:
     import onnxruntime as ort
 
@@ -357,8 +353,9 @@ def main() -> None:
         }
         rows.extend(summarize(timings, memory, case))
         (args.workdir / "rows.json").write_text(json.dumps(rows, indent=1))
-    (args.workdir / "command.txt").write_text(command_line())
-    report = render(rows, fusion, args, command=command_line())
+    command = command_line("benchmarks/model_speed.py")
+    (args.workdir / "command.txt").write_text(command)
+    report = render(rows, fusion, args, command=command)
     print(report)
     if not args.no_write:
         replace_section(args.output, SECTION, report)

@@ -50,7 +50,7 @@ from prometheus_client.parser import text_string_to_metric_families
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.doc_sections import replace_section  # noqa: E402
+from benchmarks.doc_sections import command_line, replace_section  # noqa: E402
 
 logger = logging.getLogger("service_load")
 SECTION = "service_load"
@@ -370,7 +370,7 @@ def render(
         "",
         "Command:",
         "",
-        "    " + " ".join(["python", "benchmarks/service_load.py", *sys.argv[1:]]),
+        "    " + command_line("benchmarks/service_load.py"),
         "",
         f"Model `{model['name']}` {model['version']} (variant {model['variant']}, max_length "
         f"{model['max_length']}) from `{args.model_dir}`; provider {model['provider']}, "

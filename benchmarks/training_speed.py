@@ -28,7 +28,7 @@ from tqdm import tqdm
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.doc_sections import replace_section  # noqa: E402
+from benchmarks.doc_sections import command_line, replace_section  # noqa: E402
 from model import CoreBertForSequenceClassification, map_paper_layer  # noqa: E402
 from training.backbone import default_base_model  # noqa: E402
 
@@ -109,11 +109,10 @@ def measure(models: dict, cases: list[tuple[int, int]], rounds: int, warmup: int
 
 
 def render(medians: dict, models: dict, cases, args) -> str:
-    command = "python benchmarks/training_speed.py " + " ".join(sys.argv[1:])
     lines = [
         "## Training speed: corebert variants vs transformers' BERT",
         "",
-        f"`{command.strip()}`",
+        f"`{command_line('benchmarks/training_speed.py')}`",
         "",
         f"MiniLM-L6 backbone, fp32, {torch.get_num_threads()} torch threads, one step = forward, "
         f"loss, backward, AdamW; {args.rounds - args.warmup} measured rounds after "
