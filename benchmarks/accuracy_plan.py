@@ -1,0 +1,113 @@
+"""What the accuracy report measures: configurations, per-dataset settings, the paper's numbers.
+
+A piece is one (dataset, configuration) trained under one `Settings`; its key names the record
+`benchmarks/accuracy.py` writes and the report reads.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sys
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class Configuration:
+    paper_row: str
+    options: tuple[str, ...]
+
+
+# The paper's Lc (of 12 layers) is mapped onto MiniLM's 6 by ceil(Lc * 6 / 12): 11 -> 6, 7 -> 4.
+CONFIGS = {
+    "bert": Configuration("BERT", ("--variant", "bert")),
+    "p": Configuration("p", ("--variant", "p")),
+    "pf": Configuration("pf", ("--variant", "pf")),
+    "c-lc11": Configuration("c (Lc=11)", ("--variant", "c", "--paper-combine-layer", "11")),
+    "pfc-lc11": Configuration("pfc (Lc=11)", ("--variant", "pfc", "--paper-combine-layer", "11")),
+    "pfc-lc7": Configuration("pfc (Lc=7)", ("--variant", "pfc", "--paper-combine-layer", "7")),
+}
+TARGET_CONFIGS = ("pf", "pfc-lc11", "pfc-lc7")  # must match bert within TARGET_POINTS
+TARGET_POINTS = 0.5
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything that decides a piece's number besides the configuration."""
+
+    max_length: int
+    max_train_samples: int | None
+    max_eval_samples: int | None
+    max_test_samples: int | None
+    epochs: float = 2.0
+    batch_size: int = 16
+    learning_rate: float = 1e-4
+    warmup_ratio: float = 0.1
+    seed: int = 42
+    split_seed: int = 42
+
+    def identifier(self) -> str:
+        encoded = json.dumps(asdict(self), sort_keys=True).encode()
+        return hashlib.sha256(encoded).hexdigest()[:8]
+
+    def options(self) -> list[str]:
+        pairs = [(name.replace("_", "-"), value) for name, value in asdict(self).items()]
+        return [
+            item for name, value in pairs if value is not None for item in (f"--{name}", str(value))
+        ]
+
+
+# Sized for a few hours on 2 CPU cores at ../shared/data.md's speeds (MiniLM fine-tuning: about
+# 9 documents/s at 128 tokens, 2 at 512): BBC News whole at 512 tokens (~28 min a configuration),
+# IMDB and 20 Newsgroups as seeded, stratified subsets (~9 min a configuration each).
+PLAN = {
+    "bbc": Settings(max_length=512, max_train_samples=None, max_eval_samples=None,
+                    max_test_samples=None),
+    "imdb": Settings(max_length=256, max_train_samples=1000, max_eval_samples=250,
+                     max_test_samples=500),
+    "20ng": Settings(max_length=128, max_train_samples=2000, max_eval_samples=400,
+                     max_test_samples=1000),
+}  # fmt: skip
+DATASET_TITLES = {"bbc": "BBC News", "imdb": "IMDB", "20ng": "20 Newsgroups"}
+RUN_ORDER = ("20ng", "imdb", "bbc")  # cheapest first: complete tables arrive early
+
+# paper.md, "Numbers reported": accuracy / macro-F1 with bert-base-uncased, 512 tokens.
+PAPER = {
+    "BERT": {"imdb": (93.7, 92.8), "bbc": (96.2, 94.0), "20ng": (68.7, 56.1)},
+    "p": {"imdb": (93.8, 92.9), "bbc": (97.2, 95.4), "20ng": (69.4, 56.8)},
+    "pf": {"imdb": (94.3, 93.4), "bbc": (97.9, 96.6), "20ng": (70.7, 58.2)},
+    "c (Lc=11)": {"imdb": (92.6, 91.3), "bbc": (96.8, 95.2), "20ng": (69.2, 56.5)},
+    "pfc (Lc=11)": {"imdb": (93.5, 92.5), "bbc": (98.1, 97.1), "20ng": (69.9, 57.1)},
+    "pfc (Lc=7)": {"imdb": (92.8, 91.5), "bbc": (97.0, 95.2), "20ng": (68.5, 55.4)},
+}
+
+
+@dataclass(frozen=True)
+class Piece:
+    dataset: str
+    config: str
+    settings: Settings
+
+    @property
+    def key(self) -> str:
+        return f"{self.dataset}-{self.config}-{self.settings.identifier()}"
+
+    @property
+    def planned(self) -> bool:
+        return self.settings == PLAN[self.dataset]
+
+    def command(self, run_dir: Path) -> list[str]:
+        return [
+            sys.executable, "-m", "training", "train",
+            "--dataset", self.dataset,
+            *CONFIGS[self.config].options,
+            *self.settings.options(),
+            "--output-dir", str(run_dir),
+            "--artifact-name", f"{self.dataset}-{self.config}",
+        ]  # fmt: skip
+
+
+def is_planned(record: dict) -> bool:
+    """Measured with the current plan's settings (a changed plan turns old records into extras)."""
+    return record["settings"] == asdict(PLAN[record["dataset"]])

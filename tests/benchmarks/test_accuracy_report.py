@@ -1,0 +1,104 @@
+"""The accuracy report's summary table and verdicts, rendered from hand-made records."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, replace
+
+from benchmarks.accuracy_plan import PLAN
+from benchmarks.accuracy_report import (
+    fuzzy_cap_note,
+    planned_records,
+    readme_table,
+    verdicts,
+)
+from benchmarks.doc_sections import replace_section
+
+
+def record(dataset: str, config: str, accuracy: float, **changes) -> dict:
+    """A record as benchmarks/accuracy.py writes it, with the fields the report reads."""
+    settings = replace(PLAN[dataset], **changes)
+    return {
+        "dataset": dataset,
+        "config": config,
+        "settings": asdict(settings),
+        "accuracy": accuracy,
+        "mean_kept_kv_counts": [100.0, 90.0, 81.0],
+        "validation": {"loss": 0.25},
+    }
+
+
+def table_rows(table: str) -> dict[str, list[str]]:
+    rows = [line.strip("|").split(" | ") for line in table.splitlines()[2:]]
+    return {cells[0].strip(): [cell.strip() for cell in cells[1:]] for cells in rows}
+
+
+def test_readme_table_gives_points_against_bert_and_bolds_misses():
+    records = [
+        record("bbc", "bert", 0.987),
+        record("bbc", "pf", 0.984),  # -0.3: within the 0.5-point target
+        record("bbc", "pfc-lc7", 0.970),  # -1.7: a miss
+        record("imdb", "pfc-lc11", 0.86),  # no baseline on IMDB yet
+    ]
+    rows = table_rows(readme_table(records))
+    assert rows["`bert`"][0] == "98.7"
+    assert rows["`pf`"][0] == "98.4 (-0.3)"
+    assert rows["`pfc`, Lc = 7"][0] == "**97.0 (-1.7)**"
+    assert rows["`pfc`, Lc = 11"] == ["not measured yet", "86.0", "not measured yet"]
+    assert rows["`c`, Lc = 11"] == ["not measured yet"] * 3
+    assert list(rows) == [
+        "`bert`",
+        "`p`",
+        "`pf`",
+        "`c`, Lc = 11",
+        "`pfc`, Lc = 11",
+        "`pfc`, Lc = 7",
+    ]
+
+
+def test_readme_table_leaves_out_records_measured_under_other_settings():
+    records = [record("bbc", "bert", 0.987), record("bbc", "p", 0.5, learning_rate=2e-5)]
+    rows = table_rows(readme_table(records))
+    assert rows["`p`"][0] == "not measured yet"
+
+
+def test_readme_table_headings_state_sizes_and_lengths():
+    heading = readme_table([]).splitlines()[0]
+    imdb = PLAN["imdb"]
+    assert "BBC News (all, 512 tokens)" in heading
+    assert (
+        f"IMDB ({imdb.max_train_samples} training documents, {imdb.max_length} tokens)" in heading
+    )
+
+
+def test_verdicts_name_each_miss_and_its_size():
+    planned = planned_records(
+        [record("bbc", "bert", 0.90), record("bbc", "pf", 0.896), record("bbc", "pfc-lc7", 0.88)]
+    )
+    lines = verdicts(planned)
+    assert "- pf on BBC News: -0.4 points vs bert: matches the baseline." in lines
+    assert (
+        "- pfc (Lc=7) on BBC News: -2.0 points vs bert: **misses** the target by 1.5 points."
+        in lines
+    )
+    assert "- pfc (Lc=11) on BBC News: not measured yet." in lines
+
+
+def test_fuzzy_cap_note_only_when_p_and_pf_trained_the_same_model():
+    ratio = record("imdb", "p", 0.86)
+    assert fuzzy_cap_note(ratio, record("imdb", "pf", 0.86)) != []
+    fewer_kept = {**record("imdb", "pf", 0.86), "mean_kept_kv_counts": [100.0, 80.0, 70.0]}
+    assert fuzzy_cap_note(ratio, fewer_kept) == []
+    other_loss = {**record("imdb", "pf", 0.86), "validation": {"loss": 0.26}}
+    assert fuzzy_cap_note(ratio, other_loss) == []
+    assert fuzzy_cap_note(ratio, None) == []
+
+
+def test_replace_section_rewrites_only_its_own_section(tmp_path):
+    readme = tmp_path / "README.md"
+    readme.write_text("# Title\n\n<!-- table:start -->\nold\n<!-- table:end -->\n\nprose kept\n")
+    replace_section(readme, "table", "new row 1\nnew row 2")
+    assert readme.read_text() == (
+        "# Title\n\n<!-- table:start -->\nnew row 1\nnew row 2\n<!-- table:end -->\n\nprose kept\n"
+    )
+    replace_section(readme, "other", "appended")
+    assert readme.read_text().endswith("<!-- other:start -->\nappended\n<!-- other:end -->\n")
