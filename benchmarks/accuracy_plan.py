@@ -15,18 +15,38 @@ from pathlib import Path
 
 @dataclass(frozen=True)
 class Configuration:
-    paper_row: str
-    options: tuple[str, ...]
+    """A variant and, for the combining ones, the paper's Lc (of 12 layers)."""
+
+    variant: str
+    paper_layer: int | None = None
+
+    @property
+    def name(self) -> str:
+        """`pfc (Lc=7)`: the name in the report's and the benchmarks' tables."""
+        return (
+            self.variant if self.paper_layer is None else f"{self.variant} (Lc={self.paper_layer})"
+        )
+
+    @property
+    def paper_row(self) -> str:
+        """The paper's name for this row of its table (its baseline is `BERT`)."""
+        return "BERT" if self.variant == "bert" else self.name
+
+    @property
+    def options(self) -> tuple[str, ...]:
+        """The `python -m training train` options that select it."""
+        layer = () if self.paper_layer is None else ("--paper-combine-layer", str(self.paper_layer))
+        return ("--variant", self.variant, *layer)
 
 
 # The paper's Lc (of 12 layers) is mapped onto MiniLM's 6 by ceil(Lc * 6 / 12): 11 -> 6, 7 -> 4.
 CONFIGS = {
-    "bert": Configuration("BERT", ("--variant", "bert")),
-    "p": Configuration("p", ("--variant", "p")),
-    "pf": Configuration("pf", ("--variant", "pf")),
-    "c-lc11": Configuration("c (Lc=11)", ("--variant", "c", "--paper-combine-layer", "11")),
-    "pfc-lc11": Configuration("pfc (Lc=11)", ("--variant", "pfc", "--paper-combine-layer", "11")),
-    "pfc-lc7": Configuration("pfc (Lc=7)", ("--variant", "pfc", "--paper-combine-layer", "7")),
+    "bert": Configuration("bert"),
+    "p": Configuration("p"),
+    "pf": Configuration("pf"),
+    "c-lc11": Configuration("c", 11),
+    "pfc-lc11": Configuration("pfc", 11),
+    "pfc-lc7": Configuration("pfc", 7),
 }
 TARGET_CONFIGS = ("pf", "pfc-lc11", "pfc-lc7")  # must match bert within TARGET_POINTS
 TARGET_POINTS = 0.5

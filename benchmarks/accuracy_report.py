@@ -15,6 +15,7 @@ from benchmarks.accuracy_plan import (
     RUN_ORDER,
     TARGET_CONFIGS,
     TARGET_POINTS,
+    Configuration,
     is_planned,
 )
 
@@ -243,10 +244,11 @@ def render_report(records: list[dict]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def variant_label(config: str) -> str:
-    """`c-lc11` -> "`c`, Lc = 11": the README's name for a configuration."""
-    variant, _, layer = config.partition("-lc")
-    return f"`{variant}`, Lc = {layer}" if layer else f"`{variant}`"
+def variant_label(config: Configuration) -> str:
+    """The README's name for a configuration: `c`, Lc = 11 in code font."""
+    if config.paper_layer is None:
+        return f"`{config.variant}`"
+    return f"`{config.variant}`, Lc = {config.paper_layer}"
 
 
 def dataset_heading(dataset: str) -> str:
@@ -274,7 +276,7 @@ def readme_table(records: list[dict]) -> str:
         "| variant | " + " | ".join(dataset_heading(d) for d in PLAN) + " |",
         "|---|" + "---|" * len(PLAN),
     ]
-    for config in CONFIGS:
-        cells = [accuracy_cell(planned.get((d, config)), planned.get((d, "bert"))) for d in PLAN]
+    for key, config in CONFIGS.items():
+        cells = [accuracy_cell(planned.get((d, key)), planned.get((d, "bert"))) for d in PLAN]
         lines.append(f"| {variant_label(config)} | " + " | ".join(cells) + " |")
     return "\n".join(lines)

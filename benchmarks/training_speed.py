@@ -28,20 +28,13 @@ from tqdm import tqdm
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.accuracy_plan import CONFIGS  # noqa: E402
 from benchmarks.doc_sections import command_line, replace_section  # noqa: E402
 from model import CoreBertForSequenceClassification, map_paper_layer  # noqa: E402
 from training.backbone import default_base_model  # noqa: E402
 
 SECTION = "training_speed"
 BASELINE = "transformers BERT (SDPA)"
-VARIANTS = {  # name -> (variant, the paper's Lc of 12 layers, or None)
-    "bert": ("bert", None),
-    "p": ("p", None),
-    "pf": ("pf", None),
-    "c (Lc=11)": ("c", 11),
-    "pfc (Lc=11)": ("pfc", 11),
-    "pfc (Lc=7)": ("pfc", 7),
-}
 NUM_LABELS = 5
 
 
@@ -56,14 +49,11 @@ def load_models(base_model: str) -> dict[str, torch.nn.Module]:
         )
     }
     num_layers = models[BASELINE].config.num_hidden_layers
-    for name, (variant, paper_layer) in VARIANTS.items():
-        options = (
-            {}
-            if paper_layer is None
-            else {"combine_layer": map_paper_layer(paper_layer, num_layers)}
-        )
-        models[name] = CoreBertForSequenceClassification.from_backbone(
-            base_model, variant=variant, num_labels=NUM_LABELS, **options
+    for config in CONFIGS.values():  # the configurations the accuracy report trains
+        layer = config.paper_layer
+        options = {} if layer is None else {"combine_layer": map_paper_layer(layer, num_layers)}
+        models[config.name] = CoreBertForSequenceClassification.from_backbone(
+            base_model, variant=config.variant, num_labels=NUM_LABELS, **options
         )
     return models
 
