@@ -77,6 +77,7 @@ def run_piece(piece: Piece, results_dir: Path, keep_checkpoints: bool) -> dict:
         "mean_kept_kv_counts": metrics["mean_kept_kv_counts"],
         "training_time_s": metrics["training"]["time_s"],
         "wall_time_s": round(time.perf_counter() - started, 1),
+        "resumed_from": metrics["training"]["resumed_from"],
         "best_checkpoint": metrics["training"]["best_checkpoint"],
         "validation": metrics["validation"],
         "parity": metrics["parity"],

@@ -57,12 +57,22 @@ def wall_times(planned: dict) -> str:
     for dataset in RUN_ORDER:
         done = [r for (d, _), r in planned.items() if d == dataset]
         if done:
-            minutes = sum(r["wall_time_s"] for r in done) / 60
-            parts.append(f"{DATASET_TITLES[dataset]} {minutes:.0f} min for {len(done)} of "
-                         f"{len(CONFIGS)}")  # fmt: skip
+            parts.append(f"{DATASET_TITLES[dataset]} {dataset_wall_time(done)} for {len(done)} "
+                         f"of {len(CONFIGS)}")  # fmt: skip
     if not parts:
         return ""
     return f"Measured here (wall time: training, scoring and export): {', '.join(parts)}."
+
+
+def dataset_wall_time(records: list[dict]) -> str:
+    """A piece resumed from a checkpoint timed only its last sitting, so a total that includes one
+    is a lower bound (its training time in the tables does span the interruption)."""
+    minutes = f"{sum(r['wall_time_s'] for r in records) / 60:.0f} min"
+    resumed = [CONFIGS[r["config"]].name for r in records if r.get("resumed_from")]
+    if not resumed:
+        return minutes
+    note = f"{', '.join(resumed)} resumed after an interruption, last sitting timed"
+    return f"at least {minutes} ({note})"
 
 
 def dataset_table(dataset: str, planned: dict) -> list[str]:

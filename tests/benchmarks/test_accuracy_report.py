@@ -10,6 +10,7 @@ from benchmarks.accuracy_report import (
     planned_records,
     readme_table,
     verdicts,
+    wall_times,
 )
 from benchmarks.doc_sections import replace_section
 
@@ -91,6 +92,20 @@ def test_fuzzy_cap_note_only_when_p_and_pf_trained_the_same_model():
     other_loss = {**record("imdb", "pf", 0.86), "validation": {"loss": 0.26}}
     assert fuzzy_cap_note(ratio, other_loss) == []
     assert fuzzy_cap_note(ratio, None) == []
+
+
+def test_wall_times_say_when_a_resumed_piece_left_its_first_sitting_untimed():
+    straight = {**record("imdb", "bert", 0.85), "wall_time_s": 600.0, "resumed_from": None}
+    resumed = {
+        **record("imdb", "pfc-lc7", 0.85),
+        "wall_time_s": 300.0,
+        "resumed_from": "checkpoint-9",
+    }
+    whole = wall_times({("imdb", "bert"): straight})
+    assert "IMDB 10 min for 1 of 6" in whole and "resumed" not in whole
+    partial = wall_times({("imdb", "bert"): straight, ("imdb", "pfc-lc7"): resumed})
+    assert "IMDB at least 15 min (pfc (Lc=7) resumed" in partial
+    assert wall_times({}) == ""
 
 
 def test_replace_section_rewrites_only_its_own_section(tmp_path):
