@@ -2,114 +2,108 @@
 
 from __future__ import annotations
 
-import math
+from typing import Any
 
-from transformers import BertConfig
+from transformers import AutoConfig, BertConfig, PretrainedConfig
 
-VARIANTS: dict[str, tuple[str, bool]] = {
-    # name: (pruning mode, token combining on)
-    "bert": ("none", False),
-    "p": ("ratio", False),
-    "pf": ("fuzzy", False),
-    "c": ("none", True),
-    "pfc": ("fuzzy", True),
-}
-PRUNING_MODES = ("none", "ratio", "fuzzy")
+from . import variants
+from .reduction import PRUNING_RULES
+
 POOLING_MODES = ("pooler", "mean")
-PAPER_NUM_LAYERS = 12
-COREBERT_OPTIONS = (
-    "variant",
-    "pruning",
-    "keep_ratio",
-    "fuzzy_quantiles",
-    "alpha_cuts",
-    "combine_layer",
-    "num_combination_tokens",
-    "pooling",
-    "gumbel_tau",
-)
-
-
-def map_paper_layer(paper_layer: int, num_layers: int) -> int:
-    """Map a layer index of the paper's 12-layer BERT onto a backbone with `num_layers` layers.
-
-    `ceil(paper_layer * num_layers / 12)`: on a 6-layer MiniLM, Lc = 7 -> 4 and Lc = 11 -> 6.
-    """
-    if not 1 <= paper_layer <= PAPER_NUM_LAYERS:
-        raise ValueError(f"paper_layer must be in 1..12, got {paper_layer}")
-    return max(1, math.ceil(paper_layer * num_layers / PAPER_NUM_LAYERS))
-
-
-def _variant_of(pruning: str, combining: bool) -> str:
-    for name, preset in VARIANTS.items():
-        if preset == (pruning, combining):
-            return name
-    raise ValueError(f"no variant prunes with {pruning!r} and combining={combining}")
+# Keys of a base checkpoint's config that describe that checkpoint's class, not the network.
+_BASE_CLASS_KEYS = ("model_type", "architectures", "transformers_version", "auto_map")
 
 
 class CoreBertConfig(BertConfig):
-    """BERT configuration extended with fuzzy token pruning and token combining.
+    """BERT configuration extended with key/value pruning and token combining.
 
-    Every BERT argument is accepted unchanged, so any BERT checkpoint's `config.json` loads.
+    A plain store of validated values: `for_variant` is the constructor that applies a variant's
+    presets; `__init__` only checks. Every BERT argument is accepted unchanged, and
+    `CoreBertConfig()` is plain BERT.
 
     Args:
-        variant: one of `bert`, `p`, `pf`, `c`, `pfc` (paper.md); it sets `pruning` and whether
-            combining is on. `combine_layer` is ignored by the variants without combining.
-        pruning: `none`, `ratio` (top-k by importance) or `fuzzy` (ratio budget applied only to
-            the fuzzy-unimportant tokens); derived from `variant`, checked when both are given.
+        pruning: `none` or a rule of `model.reduction.PRUNING_RULES` (`ratio`: top-k by
+            importance; `fuzzy`: the ratio budget applied only to fuzzy-unimportant tokens).
         keep_ratio: p, the per-layer preservation ratio: t(l+1) = floor(t(l) * p).
         fuzzy_quantiles: (a, b) quantiles of the importance scores that shape the memberships.
         alpha_cuts: (alpha_important, alpha_unimportant) alpha-cut levels.
         combine_layer: Lc, 1-based index of the BERT layer the combining module replaces, or None
-            for no combining. For `c`/`pfc` without it: `ceil(11 * L / 12)` (the paper's best).
+            for no combining.
         num_combination_tokens: m, the learnable combination tokens.
         pooling: `pooler` ([CLS] through BERT's pooler, as BertForSequenceClassification) or
             `mean` (mean of the real tokens). With combining, the classifier always reads the
-            mean of the m combined tokens (paper) and this must be `mean`.
+            mean of the m combined tokens (docs/method.md) and this must be `mean`.
         gumbel_tau: temperature of the Gumbel-softmax assignment in training.
+        variant: accepted only to check a stored config: it must name what the values make.
     """
 
     model_type = "corebert"
 
     def __init__(
         self,
-        variant: str | None = None,
-        pruning: str | None = None,
-        keep_ratio: float = 0.9,
-        fuzzy_quantiles: tuple[float, float] | list[float] = (0.25, 0.75),
-        alpha_cuts: tuple[float, float] | list[float] = (0.01, 0.9),
+        pruning: str = variants.NO_PRUNING,
+        keep_ratio: float = variants.DEFAULT_KEEP_RATIO,
+        fuzzy_quantiles: tuple[float, float] | list[float] = variants.DEFAULT_FUZZY_QUANTILES,
+        alpha_cuts: tuple[float, float] | list[float] = variants.DEFAULT_ALPHA_CUTS,
         combine_layer: int | None = None,
-        num_combination_tokens: int = 8,
-        pooling: str | None = None,
-        gumbel_tau: float = 1.0,
+        num_combination_tokens: int = variants.DEFAULT_NUM_COMBINATION_TOKENS,
+        pooling: str = "pooler",
+        gumbel_tau: float = variants.DEFAULT_GUMBEL_TAU,
+        variant: str | None = None,
         **kwargs,
     ):
         super().__init__(**kwargs)
-        if variant is None:  # configs written without a variant name: derive it
-            variant = _variant_of(pruning or "none", combine_layer is not None)
-        if variant not in VARIANTS:
-            raise ValueError(f"variant must be one of {sorted(VARIANTS)}, got {variant!r}")
-        preset_pruning, combining = VARIANTS[variant]
-        if pruning is not None and pruning != preset_pruning:
-            raise ValueError(
-                f"variant {variant!r} uses pruning {preset_pruning!r}, got {pruning!r}"
-            )
-        self.pruning = preset_pruning
-        if combining and combine_layer is None:
-            combine_layer = map_paper_layer(11, self.num_hidden_layers)
-        self.combine_layer = int(combine_layer) if combining else None
+        self.pruning = pruning
         self.keep_ratio = float(keep_ratio)
         self.fuzzy_quantiles = [float(q) for q in fuzzy_quantiles]
         self.alpha_cuts = [float(a) for a in alpha_cuts]
+        self.combine_layer = None if combine_layer is None else int(combine_layer)
         self.num_combination_tokens = int(num_combination_tokens)
-        self.pooling = pooling or ("mean" if self.combine_layer is not None else "pooler")
+        self.pooling = pooling
         self.gumbel_tau = float(gumbel_tau)
         self._validate()
+        if variant is not None and variant != self.variant:
+            raise ValueError(
+                f"variant {variant!r} does not match pruning {self.pruning!r} with "
+                f"combine_layer {self.combine_layer}; build a variant with "
+                f"CoreBertConfig.for_variant({variant!r}, ...)"
+            )
+
+    @classmethod
+    def for_variant(
+        cls, variant: str, base: PretrainedConfig | dict[str, Any] | None = None, **options
+    ) -> CoreBertConfig:
+        """The config of `variant` (bert, p, pf, c, pfc) on top of a BERT config.
+
+        `base` is a BERT config (or its dict) whose architecture is kept; `options` override
+        any value. A combining variant without `combine_layer` combines at the paper's Lc = 11
+        mapped onto the backbone's depth, and pools the combined tokens.
+        """
+        preset = variants.get_variant(variant)
+        values = _architecture_of(base)
+        values.pop("variant", None)  # a corebert base: its variant is the one replaced
+        values.update(options)
+        values["pruning"] = preset.pruning
+        if preset.combining:
+            num_layers = int(values.get("num_hidden_layers", BertConfig().num_hidden_layers))
+            if values.get("combine_layer") is None:
+                values["combine_layer"] = variants.map_paper_layer(
+                    variants.DEFAULT_PAPER_COMBINE_LAYER, num_layers
+                )
+            values.setdefault("pooling", "mean")
+        else:
+            values["combine_layer"] = None
+        return cls(**values)
+
+    @classmethod
+    def from_backbone(cls, checkpoint: str, variant: str, **options) -> CoreBertConfig:
+        """The config of `variant` on the architecture of a BERT checkpoint (hub id or folder)."""
+        return cls.for_variant(variant, AutoConfig.from_pretrained(checkpoint), **options)
 
     @property
     def variant(self) -> str:
         """The paper's name for this configuration (`bert`, `p`, `pf`, `c`, `pfc`)."""
-        return _variant_of(self.pruning, self.combine_layer is not None)
+        return variants.variant_of(self.pruning, self.combine_layer is not None).name
 
     @property
     def num_pruning_layers(self) -> int:
@@ -118,54 +112,67 @@ class CoreBertConfig(BertConfig):
             return self.num_hidden_layers
         return self.combine_layer - 1
 
+    def method_options(self) -> dict[str, Any]:
+        """The values of the method (not of BERT), JSON-ready: what an artifact records."""
+        return {
+            "variant": self.variant,
+            "pruning": self.pruning,
+            "keep_ratio": self.keep_ratio,
+            "fuzzy_quantiles": list(self.fuzzy_quantiles),
+            "alpha_cuts": list(self.alpha_cuts),
+            "combine_layer": self.combine_layer,
+            "num_combination_tokens": self.num_combination_tokens,
+            "pooling": self.pooling,
+            "gumbel_tau": self.gumbel_tau,
+        }
+
     def _validate(self) -> None:
-        if self.pruning not in PRUNING_MODES:
-            raise ValueError(f"pruning must be one of {PRUNING_MODES}, got {self.pruning!r}")
+        rules = (variants.NO_PRUNING, *PRUNING_RULES)
+        if self.pruning not in rules:
+            raise ValueError(f"pruning must be one of {rules}, got {self.pruning!r}")
         if not 0.0 < self.keep_ratio <= 1.0:
             raise ValueError(f"keep_ratio must be in (0, 1], got {self.keep_ratio}")
-        low, high = self.fuzzy_quantiles
-        if not 0.0 <= low < high <= 1.0:
-            raise ValueError(f"fuzzy_quantiles must satisfy 0 <= a < b <= 1, got {low}, {high}")
-        if not all(0.0 < a <= 1.0 for a in self.alpha_cuts) or len(self.alpha_cuts) != 2:
+        if len(self.fuzzy_quantiles) != 2 or not (
+            0.0 <= self.fuzzy_quantiles[0] < self.fuzzy_quantiles[1] <= 1.0
+        ):
+            raise ValueError(f"fuzzy_quantiles must be 0 <= a < b <= 1, got {self.fuzzy_quantiles}")
+        if len(self.alpha_cuts) != 2 or not all(0.0 < a <= 1.0 for a in self.alpha_cuts):
             raise ValueError(f"alpha_cuts must be two levels in (0, 1], got {self.alpha_cuts}")
-        if self.combine_layer is not None:
-            if not 1 <= self.combine_layer <= self.num_hidden_layers:
-                raise ValueError(
-                    f"combine_layer must be in 1..{self.num_hidden_layers}, "
-                    f"got {self.combine_layer}"
-                )
-            if self.num_combination_tokens < 1:
-                raise ValueError(
-                    f"num_combination_tokens must be >= 1, got {self.num_combination_tokens}"
-                )
-            if self.pooling != "mean":
-                raise ValueError(
-                    f"with combining the classifier pools the combined tokens: pooling must be "
-                    f"'mean', got {self.pooling!r}"
-                )
         if self.pooling not in POOLING_MODES:
             raise ValueError(f"pooling must be one of {POOLING_MODES}, got {self.pooling!r}")
         if self.gumbel_tau <= 0:
             raise ValueError(f"gumbel_tau must be > 0, got {self.gumbel_tau}")
+        if self.combine_layer is not None:
+            self._validate_combining()
 
-    @classmethod
-    def from_dict(cls, config_dict: dict, **kwargs):
-        """Like PretrainedConfig.from_dict, but corebert's own options go through `__init__`.
-
-        So `CoreBertConfig.from_pretrained("bert-base-uncased", variant="pfc")` applies the
-        variant's presets and validation. A new `variant` replaces the stored one's derived
-        fields (pruning, combine_layer, pooling) unless those are given too.
-        """
-        config_dict = dict(config_dict)
-        if "variant" in kwargs:
-            for derived in ("pruning", "combine_layer", "pooling"):
-                config_dict.pop(derived, None)
-        for key in COREBERT_OPTIONS:
-            if key in kwargs:
-                config_dict[key] = kwargs.pop(key)
-        return super().from_dict(config_dict, **kwargs)
+    def _validate_combining(self) -> None:
+        if not 1 <= self.combine_layer <= self.num_hidden_layers:
+            raise ValueError(
+                f"combine_layer must be in 1..{self.num_hidden_layers}, got {self.combine_layer}"
+            )
+        if self.num_combination_tokens < 1:
+            raise ValueError(
+                f"num_combination_tokens must be >= 1, got {self.num_combination_tokens}"
+            )
+        if self.pooling != "mean":
+            raise ValueError(
+                f"with combining the classifier pools the combined tokens: pooling must be "
+                f"'mean', got {self.pooling!r}"
+            )
 
     def to_dict(self) -> dict:
         output = super().to_dict()
         output["variant"] = self.variant
         return output
+
+
+def _architecture_of(base: PretrainedConfig | dict[str, Any] | None) -> dict[str, Any]:
+    if base is None:
+        return {}
+    values = dict(base.to_dict() if isinstance(base, PretrainedConfig) else base)
+    for key in _BASE_CLASS_KEYS:
+        values.pop(key, None)
+    return values
+
+
+AutoConfig.register(CoreBertConfig.model_type, CoreBertConfig, exist_ok=True)

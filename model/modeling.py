@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import torch
 from torch import nn
-from transformers import PreTrainedModel
+from transformers import AutoModel, AutoModelForSequenceClassification, PreTrainedModel
 from transformers import initialization as init
 from transformers.modeling_outputs import ModelOutput, SequenceClassifierOutput
 from transformers.models.bert.modeling_bert import (
@@ -26,6 +26,7 @@ from transformers.models.bert.modeling_bert import (
 
 from . import reduction
 from .configuration import CoreBertConfig
+from .variants import DEFAULT_VARIANT, NO_PRUNING
 
 
 def additive_mask(mask: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
@@ -113,11 +114,14 @@ class IdentityInitLinear(nn.Linear):
 
 
 class TokenCombiner(nn.Module):
-    """Token-combining module (paper): folds the document tokens into m combination tokens.
+    """Token-combining module (docs/method.md): folds the document tokens into m combination tokens.
 
-    logits[i, j] = (W_q LN(c_i)) . (W_k LN(e_j)) / sqrt(D); HA = hard assignment over i
-    (`reduction.hard_assignment`); c_i' = c_i + W_o(sum_j HA[i, j] W_v LN(e_j) / (sum_j HA[i, j]
-    + eps)). It replaces BERT layer Lc; only the m combined tokens go on.
+        logits[i, j] = (W_q LN(c_i)) . (W_k LN(e_j)) / sqrt(D)
+        HA           = hard assignment of each token j to one i (Gumbel-softmax, straight-through)
+        c_i'         = c_i + W_o( sum_j HA[i, j] W_v LN(e_j) / (sum_j HA[i, j] + eps) )
+
+    (`reduction.group_tokens` holds HA and the normalised sum.) It replaces BERT layer Lc; only
+    the m combined tokens go on.
     """
 
     def __init__(self, config: CoreBertConfig):
@@ -133,7 +137,6 @@ class TokenCombiner(nn.Module):
         self.output = IdentityInitLinear(size, size)
         self.tau = config.gumbel_tau
         self.scale = 1.0 / math.sqrt(size)
-        self.eps = 1e-6
 
     def forward(
         self, tokens: torch.Tensor, combination: torch.Tensor, token_mask: torch.Tensor
@@ -145,9 +148,9 @@ class TokenCombiner(nn.Module):
         normed_tokens = self.token_norm(tokens)
         queries = self.query(self.combination_norm(combination))  # (B, m, D)
         logits = queries @ self.key(normed_tokens).transpose(1, 2) * self.scale  # (B, m, N)
-        assignment = reduction.hard_assignment(logits, token_mask, self.tau, self.training)
-        pooled = assignment @ self.value(normed_tokens)  # (B, m, D)
-        pooled = pooled / (assignment.sum(dim=-1, keepdim=True) + self.eps)
+        pooled, assignment = reduction.group_tokens(
+            logits, self.value(normed_tokens), token_mask, self.tau, self.training
+        )
         return combination + self.output(pooled), assignment
 
 
@@ -178,7 +181,11 @@ class KeyValueSet:
 
 
 class CoreBertEncoder(nn.Module):
-    """Layers 1..Lc-1 attend over a shrinking key/value set; layer Lc combines; the rest see m."""
+    """Layers 1..Lc-1 attend over a shrinking key/value set; layer Lc combines; the rest see m.
+
+    `layer` keeps BertModel's parameter names (the combining module sits at `layer[Lc - 1]`), so
+    every BERT checkpoint loads.
+    """
 
     def __init__(self, config: CoreBertConfig):
         super().__init__()
@@ -187,29 +194,9 @@ class CoreBertEncoder(nn.Module):
         if config.combine_layer is not None:
             layers[config.combine_layer - 1] = TokenCombiner(config)
         self.layer = nn.ModuleList(layers)
-
-    def next_key_values(
-        self, kv: KeyValueSet, received: torch.Tensor, query_mask: torch.Tensor
-    ) -> KeyValueSet:
-        """The pruning point: layer l's attention picks the keys/values of layer l+1."""
-        num_slots = kv.mask.shape[1]
-        scores = reduction.importance_scores(received, query_mask, num_slots)  # (B, K)
-        protected = kv.is_first_token()
-        scores = scores.masked_fill(protected, float("inf"))
-        counts = kv.counts()
-        if self.config.pruning == "ratio":
-            keep = reduction.ratio_budget(counts, self.config.keep_ratio)
-        else:
-            prunable = reduction.fuzzy_prunable(
-                scores, kv.mask & ~protected, self.config.fuzzy_quantiles, self.config.alpha_cuts
-            )
-            keep = reduction.fuzzy_budget(counts, prunable.sum(dim=-1), self.config.keep_ratio)
-        slot_index, slot_mask = reduction.select_top_tokens(scores, kv.mask, keep)
-        return kv.narrowed(slot_index, slot_mask)
-
-    def prunes_after(self, number: int) -> bool:
-        """Whether layer `number` (1-based) chooses the keys/values of the next layer."""
-        return self.config.pruning != "none" and number < self.config.num_pruning_layers
+        self.pruning_rule = (
+            None if config.pruning == NO_PRUNING else reduction.pruning_rule(config.pruning)
+        )
 
     def forward(
         self, hidden: torch.Tensor, token_mask: torch.Tensor
@@ -219,33 +206,67 @@ class CoreBertEncoder(nn.Module):
         Returns the final hidden states ((B, N, D) without combining, (B, m, D) with it) and
         kept_kv_counts (B, L): document tokens each layer could attend to (0 from Lc on).
         """
+        hidden, kept_counts = self.pruning_layers(hidden, token_mask)
+        if self.config.combine_layer is None:
+            return hidden, kept_counts
+        num_positions = token_mask.shape[1]
+        combiner = self.layer[self.config.combine_layer - 1]
+        hidden, _ = combiner(hidden[:, :num_positions], hidden[:, num_positions:], token_mask)
+        hidden = self.combined_layers(hidden)  # (B, m, D)
+        folded = kept_counts.new_zeros(kept_counts.shape[0], self.num_combined_layers)
+        return hidden, torch.cat([kept_counts, folded], dim=1)
+
+    @property
+    def num_combined_layers(self) -> int:
+        """Layer Lc and the layers after it: they see the m combined tokens, no document token."""
+        return self.config.num_hidden_layers - self.config.num_pruning_layers
+
+    def pruning_layers(
+        self, hidden: torch.Tensor, token_mask: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Layers 1..Lc-1: every token is a query; keys/values come from a shrinking set.
+
+        hidden (B, N + m, D). Returns hidden (B, N + m, D) and the kept counts (B, Lc - 1).
+        """
         num_positions = token_mask.shape[1]
         combination_mask = torch.ones_like(hidden[:, num_positions:, 0], dtype=torch.bool)
         query_mask = torch.cat([token_mask, combination_mask], dim=1)  # (B, N + m)
-        kv: KeyValueSet | None = KeyValueSet(index=None, mask=token_mask)
-        no_documents = torch.zeros_like(token_mask[:, 0], dtype=torch.long)
+        kv = KeyValueSet(index=None, mask=token_mask)
         kept_counts = []
-        for number, layer in enumerate(self.layer, start=1):
-            if isinstance(layer, TokenCombiner):
-                tokens, combination = hidden[:, :num_positions], hidden[:, num_positions:]
-                hidden, _ = layer(tokens, combination, token_mask)  # (B, m, D) from here on
-                kv = None
-            if kv is None:
-                if not isinstance(layer, TokenCombiner):
-                    hidden, _ = layer(hidden, hidden, None)
-                kept_counts.append(no_documents)
-                continue
+        for number in range(1, self.config.num_pruning_layers + 1):
             kept_counts.append(kv.counts())
             documents = kv.tokens(hidden[:, :num_positions])  # (B, K, D)
             keys_values = torch.cat([documents, hidden[:, num_positions:]], dim=1)
-            key_mask = torch.cat([kv.mask, combination_mask], dim=1)
-            bias = additive_mask(key_mask, hidden.dtype)
-            if self.prunes_after(number):
-                hidden, received = layer(hidden, keys_values, bias, query_mask)
+            bias = additive_mask(torch.cat([kv.mask, combination_mask], dim=1), hidden.dtype)
+            scoring = self.prunes_after(number)
+            hidden, received = self.layer[number - 1](
+                hidden, keys_values, bias, query_mask if scoring else None
+            )
+            if scoring:
                 kv = self.next_key_values(kv, received, query_mask)
-            else:
-                hidden, _ = layer(hidden, keys_values, bias)
+        if not kept_counts:  # combining at layer 1
+            return hidden, token_mask.new_zeros(token_mask.shape[0], 0, dtype=torch.long)
         return hidden, torch.stack(kept_counts, dim=1)
+
+    def combined_layers(self, hidden: torch.Tensor) -> torch.Tensor:
+        """Layers Lc+1..L: plain BERT layers over the m combined tokens. hidden (B, m, D)."""
+        for layer in self.layer[self.config.combine_layer :]:
+            hidden, _ = layer(hidden, hidden, None)
+        return hidden
+
+    def prunes_after(self, number: int) -> bool:
+        """Whether layer `number` (1-based) chooses the keys/values of the next layer."""
+        return self.pruning_rule is not None and number < self.config.num_pruning_layers
+
+    def next_key_values(
+        self, kv: KeyValueSet, received: torch.Tensor, query_mask: torch.Tensor
+    ) -> KeyValueSet:
+        """The pruning point: layer l's attention picks the keys/values of layer l+1."""
+        scores = reduction.importance_scores(received, query_mask, kv.mask.shape[1])  # (B, K)
+        protected = kv.is_first_token()
+        keep = self.pruning_rule(scores, kv.mask & ~protected, kv.counts(), self.config)
+        slot_index, slot_mask = reduction.select_top_tokens(scores, kv.mask, keep, protected)
+        return kv.narrowed(slot_index, slot_mask)
 
 
 @dataclass
@@ -344,13 +365,14 @@ class CoreBertForSequenceClassification(CoreBertPreTrainedModel):
         self.post_init()
 
     @classmethod
-    def from_backbone(cls, checkpoint: str, variant: str = "pfc", **config_kwargs):
+    def from_backbone(cls, checkpoint: str, variant: str = DEFAULT_VARIANT, **options):
         """Load any BERT checkpoint (hub id or directory) as the given corebert variant.
 
         `from_pretrained` reserves its own `variant` argument (weight-file variants), hence this
-        entry point: the encoder weights load, the new parts are freshly initialised.
+        entry point: the encoder weights load, the new parts are freshly initialised. `options`
+        are `CoreBertConfig` values (keep_ratio, combine_layer, num_labels, ...).
         """
-        config = CoreBertConfig.from_pretrained(checkpoint, variant=variant, **config_kwargs)
+        config = CoreBertConfig.from_backbone(checkpoint, variant, **options)
         return cls.from_pretrained(checkpoint, config=config)
 
     def forward(
@@ -369,3 +391,9 @@ class CoreBertForSequenceClassification(CoreBertPreTrainedModel):
         return CoreBertClassifierOutput(
             loss=loss, logits=logits, kept_kv_counts=encoded.kept_kv_counts
         )
+
+
+AutoModel.register(CoreBertConfig, CoreBertModel, exist_ok=True)
+AutoModelForSequenceClassification.register(
+    CoreBertConfig, CoreBertForSequenceClassification, exist_ok=True
+)

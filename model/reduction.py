@@ -10,11 +10,20 @@ Shapes: B batch, H heads, Q queries, K key slots, N document positions, m combin
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import torch
 
 # Added before flooring t * p so that products which are integers in exact arithmetic (10 * 0.3)
 # are not floored one below by binary rounding.
 _FLOOR_EPSILON = 1e-9
+# Added to each group's token count before dividing by it, as GroupViT does (transformers,
+# models/groupvit/modeling_groupvit.py, GroupViTAssignAttention.forward:
+# `attn / (attn.sum(dim=-1, keepdim=True) + self.assign_eps)`, with `assign_eps = 1.0` in
+# configuration_groupvit.py). With a straight-through assignment an empty group has a hard sum of
+# 0 and a soft gradient: the divisor must stay >= 1 or that gradient is amplified by 1 / eps.
+GROUP_NORMALISATION_EPS = 1.0
 
 
 def received_attention(attention_probs: torch.Tensor, query_mask: torch.Tensor) -> torch.Tensor:
@@ -120,21 +129,60 @@ def fuzzy_budget(
 
 
 def select_top_tokens(
-    scores: torch.Tensor, valid_mask: torch.Tensor, keep_counts: torch.Tensor
+    scores: torch.Tensor,
+    valid_mask: torch.Tensor,
+    keep_counts: torch.Tensor,
+    protected_mask: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Indices of each row's `keep_counts` highest-scoring valid slots, padded to the batch max.
 
-    Invalid slots rank below every valid one, so padding never outranks a real token; the
-    returned width is max(keep_counts) and `kept_mask` marks which returned slots are real.
-    scores, valid_mask: (B, K); keep_counts: (B,) int64.
+    Protected slots ([CLS]) rank above every other, so they are always kept (as ToMe keeps its
+    class token inside the matching); invalid slots rank below every valid one, so padding never
+    outranks a real token. The returned width is max(keep_counts) and `kept_mask` marks which
+    returned slots are real.
+    scores, valid_mask, protected_mask: (B, K); keep_counts: (B,) int64.
     Returns kept_index (B, K') int64 into the K slots, kept_mask (B, K') bool.
     """
     ranked = scores.masked_fill(~valid_mask, float("-inf"))
+    if protected_mask is not None:
+        ranked = ranked.masked_fill(protected_mask & valid_mask, float("inf"))
     width = keep_counts.max()
     kept_index = torch.topk(ranked, width, dim=-1).indices  # (B, K'), best first
     slots = torch.arange(kept_index.shape[-1], device=scores.device)
     kept_mask = slots.unsqueeze(0) < keep_counts.unsqueeze(-1)
     return kept_index, kept_mask
+
+
+# A pruning rule: (scores (B, K), candidate_mask (B, K) bool, key_counts (B,) int64, config)
+# -> how many keys/values each document keeps (B,) int64. Candidates are the kept slots a rule
+# may remove ([CLS] is not one); key_counts counts every kept slot, [CLS] included.
+PruningRule = Callable[[torch.Tensor, torch.Tensor, torch.Tensor, Any], torch.Tensor]
+
+
+def ratio_rule(
+    scores: torch.Tensor, candidate_mask: torch.Tensor, key_counts: torch.Tensor, config: Any
+) -> torch.Tensor:
+    """Ratio pruning (variant p): keep floor(t * p) of the t keys/values."""
+    return ratio_budget(key_counts, config.keep_ratio)
+
+
+def fuzzy_rule(
+    scores: torch.Tensor, candidate_mask: torch.Tensor, key_counts: torch.Tensor, config: Any
+) -> torch.Tensor:
+    """Fuzzy pruning (variants pf, pfc): the ratio budget, capped at the fuzzy-prunable tokens."""
+    prunable = fuzzy_prunable(scores, candidate_mask, config.fuzzy_quantiles, config.alpha_cuts)
+    return fuzzy_budget(key_counts, prunable.sum(dim=-1), config.keep_ratio)
+
+
+# The pruning rules a config may name (docs/design.md says how to add one).
+PRUNING_RULES: dict[str, PruningRule] = {"ratio": ratio_rule, "fuzzy": fuzzy_rule}
+
+
+def pruning_rule(name: str) -> PruningRule:
+    """The rule registered as `name`; an unknown name is an error listing the known ones."""
+    if name not in PRUNING_RULES:
+        raise ValueError(f"unknown pruning rule {name!r}; known rules: {', '.join(PRUNING_RULES)}")
+    return PRUNING_RULES[name]
 
 
 def gather_tokens(hidden: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
@@ -166,3 +214,25 @@ def hard_assignment(
     winner = similarity.argmax(dim=1, keepdim=True)  # (B, 1, N)
     one_hot = (slots == winner).to(logits.dtype)
     return (one_hot + similarity - similarity.detach()) * token_weight
+
+
+def group_tokens(
+    logits: torch.Tensor,
+    values: torch.Tensor,
+    token_mask: torch.Tensor,
+    tau: float = 1.0,
+    training: bool = False,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The combining module's grouping (docs/method.md, token combining):
+
+        HA = hard_assignment(logits);  pooled_i = sum_j HA[i, j] v_j / (sum_j HA[i, j] + eps)
+
+    with eps = `GROUP_NORMALISATION_EPS` (1.0, GroupViT's `assign_eps`), so a group that receives
+    no token pools to zero and its soft gradient is not amplified.
+    logits: (B, m, N); values: (B, N, D); token_mask: (B, N) bool.
+    Returns pooled (B, m, D) and the assignment HA (B, m, N).
+    """
+    assignment = hard_assignment(logits, token_mask, tau, training)  # (B, m, N)
+    group_sizes = assignment.sum(dim=-1, keepdim=True)  # (B, m, 1)
+    pooled = (assignment @ values) / (group_sizes + GROUP_NORMALISATION_EPS)
+    return pooled, assignment

@@ -67,5 +67,5 @@ def make_tiny_model(variant: str = "pfc", seed: int = 0, **overrides):
     from model import CoreBertConfig, CoreBertForSequenceClassification
 
     torch.manual_seed(seed)
-    config = CoreBertConfig(variant=variant, **tiny_config_kwargs(**overrides))
+    config = CoreBertConfig.for_variant(variant, **tiny_config_kwargs(**overrides))
     return CoreBertForSequenceClassification(config).eval()

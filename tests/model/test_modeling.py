@@ -179,17 +179,26 @@ def test_gumbel_noise_only_in_training():
 
 
 def test_config_presets_and_validation():
-    assert CoreBertConfig(variant="pfc", num_hidden_layers=12).combine_layer == 11
-    assert CoreBertConfig(variant="pf").combine_layer is None
-    assert CoreBertConfig(variant="c", num_hidden_layers=6).pooling == "mean"
+    assert CoreBertConfig.for_variant("pfc", num_hidden_layers=12).combine_layer == 11
+    assert CoreBertConfig.for_variant("pf").combine_layer is None
+    assert CoreBertConfig.for_variant("c", num_hidden_layers=6).pooling == "mean"
     assert (
         map_paper_layer(7, 6) == 4 and map_paper_layer(11, 6) == 6 and map_paper_layer(7, 12) == 7
     )
     with pytest.raises(ValueError, match="variant"):
-        CoreBertConfig(variant="x")
+        CoreBertConfig.for_variant("x")
     with pytest.raises(ValueError, match="combine_layer"):
-        CoreBertConfig(variant="pfc", num_hidden_layers=4, combine_layer=5)
+        CoreBertConfig.for_variant("pfc", num_hidden_layers=4, combine_layer=5)
     with pytest.raises(ValueError, match="pooling"):
-        CoreBertConfig(variant="pfc", pooling="pooler")
+        CoreBertConfig.for_variant("pfc", pooling="pooler")
     with pytest.raises(ValueError, match="pruning"):
-        CoreBertConfig(variant="p", pruning="fuzzy")
+        CoreBertConfig(pruning="fuzzy", variant="p")
+
+
+def test_training_gradients_stay_bounded_when_most_groups_are_empty():
+    """8 combination tokens over 3-token documents: most groups receive no token."""
+    model = make_tiny_model("pfc", combine_layer=3, num_combination_tokens=8).train()
+    input_ids, attention_mask = ragged_batch([3, 3, 2, 3], VOCAB)
+    model(input_ids, attention_mask, labels=torch.tensor([0, 1, 2, 0])).loss.backward()
+    norm = torch.nn.utils.get_total_norm([p.grad for p in model.parameters() if p.grad is not None])
+    assert 0 < norm.item() < 50

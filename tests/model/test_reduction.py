@@ -165,3 +165,42 @@ def test_config_rejects_bad_keep_ratio(keep_ratio):
 
     with pytest.raises(ValueError, match="keep_ratio"):
         CoreBertConfig(variant="p", keep_ratio=keep_ratio)
+
+
+def test_selection_keeps_the_protected_token_even_when_it_scores_lowest():
+    scores = torch.tensor([[0.0, 5.0, 4.0, 3.0], [0.0, 1.0, 2.0, 0.0]])
+    valid = torch.tensor([[True, True, True, True], [True, True, True, False]])
+    protected = torch.tensor([[True, False, False, False], [True, False, False, False]])
+    index, kept_mask = reduction.select_top_tokens(scores, valid, torch.tensor([2, 1]), protected)
+    assert index[0, :2].tolist() == [0, 1]
+    assert index[1, 0].item() == 0 and kept_mask[1].tolist() == [True, False]
+
+
+def test_an_unknown_pruning_rule_names_the_known_ones():
+    with pytest.raises(ValueError, match="ratio, fuzzy"):
+        reduction.pruning_rule("random")
+
+
+def test_grouping_pools_each_group_to_a_damped_mean_and_an_empty_group_to_zero():
+    logits = torch.tensor([[[5.0, 5.0, 0.0], [0.0, 0.0, 5.0], [-9.0, -9.0, -9.0]]])  # (1, 3, 3)
+    values = torch.tensor([[[2.0], [4.0], [6.0]]])
+    pooled, assignment = reduction.group_tokens(logits, values, torch.tensor([[True] * 3]))
+    eps = reduction.GROUP_NORMALISATION_EPS
+    expected = [[(2.0 + 4.0) / (2 + eps)], [6.0 / (1 + eps)], [0.0]]
+    torch.testing.assert_close(pooled[0], torch.tensor(expected))
+    assert assignment[0, 2].sum() == 0
+
+
+def test_an_empty_group_does_not_amplify_the_gradient():
+    """Straight-through: an empty group has a hard sum of 0 but a soft gradient; dividing by a
+    tiny epsilon multiplied that gradient by 1 / eps (1e6 with eps = 1e-6)."""
+    torch.manual_seed(0)
+    logits = torch.randn(2, 8, 3, requires_grad=True)  # 8 groups, 3 tokens: >= 5 groups empty
+    values = torch.randn(2, 3, 16)
+    pooled, assignment = reduction.group_tokens(
+        logits, values, torch.ones(2, 3, dtype=torch.bool), training=True
+    )
+    assert (assignment.detach().sum(dim=-1) == 0).sum() >= 10
+    pooled.sum().backward()
+    bound = values.abs().sum().item()  # |d pooled / d logits| <= sum |v| when the divisor >= 1
+    assert 0 < logits.grad.norm().item() <= bound
