@@ -18,8 +18,9 @@ and the service reaches at least 80% of raw ONNX Runtime at the same batch size.
     python benchmarks/service_load.py --model-dir /tmp/tiny --corpus synthetic \\
         --duration 3 --warmup 1 --no-write          # a quick check
 
-Every service process is stopped (SIGTERM, then SIGKILL) whatever happens; each phase is
-bounded by its duration and each request by `--request-timeout`.
+Every service process is started and stopped (SIGTERM, then SIGKILL) by benchmarks/harness.py,
+whatever happens; each phase is bounded by its duration and each request by `--request-timeout`.
+The clients are one httpx AsyncClient with a keep-alive connection per client.
 """
 
 from __future__ import annotations
@@ -31,10 +32,7 @@ import logging
 import os
 import platform
 import random
-import signal
-import socket
 import statistics
-import subprocess
 import sys
 import time
 from collections.abc import Iterator, Sequence
@@ -50,6 +48,7 @@ from prometheus_client.parser import text_string_to_metric_families
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from benchmarks import harness  # noqa: E402
 from benchmarks.doc_sections import command_line, replace_section  # noqa: E402
 
 logger = logging.getLogger("service_load")
@@ -102,61 +101,24 @@ def synthetic_documents(tokenizer_path: Path, count: int, rng: random.Random) ->
 # --- the service process --------------------------------------------------------------------
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @contextmanager
 def running_service(
     args: argparse.Namespace, max_batch_documents: int, log_path: Path
 ) -> Iterator[str]:
     """`python -m service` on a free local port; yields its base URL, always stops it."""
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("COREBERT_")}
-    env.update(
-        COREBERT_MODEL_DIR=str(args.model_dir),
-        COREBERT_HOST="127.0.0.1",
-        COREBERT_PORT=str(port),
-        COREBERT_DEVICE=args.device,
-        COREBERT_MAX_BATCH_DOCUMENTS=str(max_batch_documents),
-        COREBERT_BATCH_MAX_WAIT_S=str(args.batch_max_wait_s),
-        COREBERT_INTRA_OP_THREADS=str(args.threads),
-        COREBERT_REQUEST_TIMEOUT_S=str(args.request_timeout),
-        COREBERT_MAX_QUEUE_DOCUMENTS=str(max(1024, 4 * max(args.clients))),
-        COREBERT_LOG_LEVEL="warning",
-    )
-    log_path.parent.mkdir(parents=True, exist_ok=True)
-    with log_path.open("w") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "service"], cwd=ROOT, env=env, stdout=log, stderr=log
-        )
-        base_url = f"http://127.0.0.1:{port}"
-        try:
-            wait_ready(base_url, process, args.startup_timeout, log_path)
-            yield base_url
-        finally:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
-
-
-def wait_ready(base_url: str, process: subprocess.Popen, timeout_s: float, log: Path) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"the service exited with {process.returncode}; see {log}")
-        try:
-            if httpx.get(f"{base_url}/health/ready", timeout=2).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.2)
-    raise RuntimeError(f"the service was not ready after {timeout_s} s; see {log}")
+    with harness.service(
+        args.model_dir,
+        log_path,
+        startup_timeout_s=args.startup_timeout,
+        device=args.device,
+        max_batch_documents=max_batch_documents,
+        batch_max_wait_s=args.batch_max_wait_s,
+        intra_op_threads=args.threads,
+        request_timeout_s=args.request_timeout,
+        max_queue_documents=max(1024, 4 * max(args.clients)),
+        log_level="warning",
+    ) as served:
+        yield served.url
 
 
 def batch_counters(base_url: str) -> tuple[float, float]:
@@ -175,80 +137,40 @@ def batch_counters(base_url: str) -> tuple[float, float]:
 # --- closed-loop clients --------------------------------------------------------------------
 
 
-class HttpConnection:
-    """One keep-alive HTTP/1.1 connection that POSTs JSON and reads the answer.
-
-    A deliberately minimal client: the load generator shares the machine with the service, and
-    a full client (httpx spends milliseconds of CPU per request) would measure itself.
-    """
-
-    def __init__(self, host: str, port: int) -> None:
-        self.host, self.port = host, port
-        self.reader: asyncio.StreamReader | None = None
-        self.writer: asyncio.StreamWriter | None = None
-
-    async def post(self, path: str, body: bytes) -> int:
-        if self.writer is None:
-            self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
-        head = (
-            f"POST {path} HTTP/1.1\r\nhost: {self.host}:{self.port}\r\n"
-            f"content-type: application/json\r\ncontent-length: {len(body)}\r\n\r\n"
-        )
-        self.writer.write(head.encode() + body)
-        await self.writer.drain()
-        response_head = await self.reader.readuntil(b"\r\n\r\n")
-        status = int(response_head.split(b" ", 2)[1])
-        headers = dict(
-            line.split(b":", 1) for line in response_head.split(b"\r\n")[1:] if b":" in line
-        )
-        lowered = {name.strip().lower(): value.strip() for name, value in headers.items()}
-        await self.reader.readexactly(int(lowered[b"content-length"]))
-        if lowered.get(b"connection") == b"close":
-            self.close()
-        return status
-
-    def close(self) -> None:
-        if self.writer is not None:
-            self.writer.close()
-        self.reader = self.writer = None
-
-
 async def run_clients(
     base_url: str, documents: Sequence[str], clients: int, seconds: float, args: argparse.Namespace
 ) -> tuple[list[float], int, int, float]:
     """`clients` loops, each sending its next request when the last one answered, until
     `seconds` have passed. Returns the latencies of the successful requests, the documents they
     held, the failed requests, and the elapsed time."""
-    url = httpx.URL(base_url)
     latencies: list[float] = []
     counts = {"documents": 0, "errors": 0}
     per_request = args.docs_per_request
     started = time.perf_counter()
     end = started + seconds
 
-    async def client(index: int) -> None:
-        connection = HttpConnection(url.host, url.port)
+    async def client(index: int, http: httpx.AsyncClient) -> None:
         position = index * 9973
         while time.perf_counter() < end:
             batch = [documents[(position + k) % len(documents)] for k in range(per_request)]
             position += per_request
-            body = json.dumps({"documents": batch}).encode()
             sent = time.perf_counter()
             try:
-                status = await asyncio.wait_for(
-                    connection.post("/classify", body), args.request_timeout + 5
-                )
-            except (OSError, asyncio.IncompleteReadError, TimeoutError, KeyError, ValueError):
-                connection.close()
+                response = await http.post("/classify", json={"documents": batch})
+                status = response.status_code
+            except httpx.HTTPError:
                 status = 0
             if status == 200:
                 latencies.append(time.perf_counter() - sent)
                 counts["documents"] += per_request
             else:
                 counts["errors"] += 1
-        connection.close()
 
-    await asyncio.gather(*(client(index) for index in range(clients)))
+    # At most one keep-alive connection per client: no client ever waits for the pool.
+    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
+    timeout = httpx.Timeout(args.request_timeout + 5)
+    async with httpx.AsyncClient(base_url=base_url, limits=limits, timeout=timeout) as http:
+        await asyncio.gather(*(client(index, http) for index in range(clients)))
     return latencies, counts["documents"], counts["errors"], time.perf_counter() - started
 
 
@@ -376,7 +298,8 @@ def render(
         f"{model['max_length']}) from `{args.model_dir}`; provider {model['provider']}, "
         f"ONNX Runtime {ort.__version__}, intra-op threads {args.threads or 'default'} "
         f"(no spinning); {platform.processor() or platform.machine()}, {os.cpu_count()} cores; "
-        "load generator on the same machine (a minimal asyncio HTTP/1.1 keep-alive client). "
+        "load generator on the same machine (httpx AsyncClient, a keep-alive connection per "
+        "client). "
         f"Documents: {args.num_documents} from `{args.corpus}` (seed {args.seed}), "
         f"{mean_tokens:.0f} tokens on average after truncation, {args.docs_per_request} per "
         f"request. `python -m service` on 127.0.0.1 with batch_max_wait_s="

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from benchmarks import harness
 from tests.artifacts import make_tiny_artifact
-from tests.deploy import processes
 
 
 @pytest.fixture(scope="session")
@@ -19,6 +19,10 @@ def tiny_artifact(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def service_url(tiny_artifact: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """`python -m service` on the tiny artifact, on 127.0.0.1; its base URL once ready."""
-    with processes.service(tiny_artifact, tmp_path_factory.mktemp("deploy-service")) as url:
-        yield url
+    """`python -m service` on the tiny artifact, on 127.0.0.1, the CPU and one thread; its base
+    URL once ready."""
+    log = tmp_path_factory.mktemp("deploy-service") / "service.log"
+    with harness.service(
+        tiny_artifact, log, device="cpu", intra_op_threads=1, log_level="warning"
+    ) as served:
+        yield served.url

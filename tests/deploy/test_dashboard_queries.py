@@ -19,8 +19,9 @@ from pathlib import Path
 import httpx
 import pytest
 
+from benchmarks import harness
 from tests.artifacts import tiny_documents
-from tests.deploy import processes
+from tests.deploy import prometheus
 from tests.deploy.grafana import (
     dashboard_paths,
     label_values_as_promql,
@@ -64,7 +65,7 @@ def prometheus_binary() -> str:
 
 def scalar(prometheus_url: str, expr: str) -> float:
     """The single value of `expr`, NaN when it has none."""
-    result = processes.instant_query(prometheus_url, expr)
+    result = prometheus.instant_query(prometheus_url, expr)
     return float(result[0]["value"][1]) if result else math.nan
 
 
@@ -73,10 +74,10 @@ def prometheus_url(service_url, tmp_path_factory) -> Iterator[str]:
     binary = prometheus_binary()
     workdir = tmp_path_factory.mktemp("deploy-prometheus")
     target = service_url.removeprefix("http://")
-    with processes.prometheus(binary, target, workdir) as url:
+    with prometheus.serve(binary, target, workdir) as url:
         # One scrape before the load: counters start from a known sample.
-        processes.wait_until(
-            lambda: scalar(url, f'up{{job="{processes.SERVICE_JOB}"}}') == 1,
+        harness.wait_until(
+            lambda: scalar(url, f'up{{job="{prometheus.SERVICE_JOB}"}}') == 1,
             timeout_s=30,
             what="the first successful scrape of the service",
             log=workdir / "prometheus.log",
@@ -98,8 +99,8 @@ def classify_requests() -> list[list[str]]:
 
 def wait_for_scrape(prometheus_url: str, documents: int, invalid_requests: int) -> None:
     """Until Prometheus holds a sample counting at least this many documents and errors."""
-    job = processes.SERVICE_JOB
-    processes.wait_until(
+    job = prometheus.SERVICE_JOB
+    harness.wait_until(
         lambda: (
             scalar(prometheus_url, f'sum(corebert_documents_total{{job="{job}"}})') >= documents
             and scalar(prometheus_url, f'sum(corebert_errors_total{{job="{job}"}})')
@@ -147,7 +148,7 @@ def grafana_values(dashboard: dict, load: Load) -> dict[str, str]:
     window spans the whole load plus a margin, so every rate has samples before and after."""
     window = f"{math.ceil(time.time() - load.started) + 30}s"
     return {
-        **variable_values(dashboard, processes.SERVICE_JOB),
+        **variable_values(dashboard, prometheus.SERVICE_JOB),
         "__rate_interval": window,
         "__range": window,
         "__interval": "1s",
@@ -159,10 +160,10 @@ def query_until_finite(prometheus_url: str, dashboard: dict, expr: str, load: Lo
     the load needs two scrapes before rate() sees it)."""
     deadline = time.monotonic() + QUERY_DEADLINE_S
     while True:
-        result = processes.instant_query(
+        result = prometheus.instant_query(
             prometheus_url, substitute(expr, grafana_values(dashboard, load))
         )
-        if processes.finite_values(result) or time.monotonic() > deadline:
+        if prometheus.finite_values(result) or time.monotonic() > deadline:
             return result
         time.sleep(0.5)
 
@@ -173,7 +174,7 @@ def test_every_panel_query_returns_data(path, prometheus_url, load):
     failures = []
     for query in panel_queries(path):
         result = query_until_finite(prometheus_url, dashboard, query.expr, load)
-        if not processes.finite_values(result):
+        if not prometheus.finite_values(result):
             failures.append(f"{query}\n    -> {result}")
     assert not failures, "queries without data:\n" + "\n".join(failures)
 
@@ -185,16 +186,16 @@ def test_template_variables_find_the_service(path, prometheus_url, load):
     for name, query in variable_queries(dashboard):
         expr, label = label_values_as_promql(substitute(query, values))
         found = {
-            sample["metric"].get(label) for sample in processes.instant_query(prometheus_url, expr)
+            sample["metric"].get(label) for sample in prometheus.instant_query(prometheus_url, expr)
         }
-        expected = processes.SERVICE_JOB if name == "job" else None
+        expected = prometheus.SERVICE_JOB if name == "job" else None
         assert found - {None}, f"${name}: {query} finds no {label}"
         if expected:
             assert expected in found, (name, found)
 
 
 def test_errors_panel_shows_the_invalid_requests(prometheus_url, load):
-    job = processes.SERVICE_JOB
+    job = prometheus.SERVICE_JOB
     validation = scalar(
         prometheus_url, f'sum(corebert_errors_total{{job="{job}", type="validation"}})'
     )

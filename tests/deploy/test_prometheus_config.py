@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from tests.deploy.grafana import GRAFANA_DIR
-from tests.deploy.processes import PROMETHEUS_CONFIG, SERVICE_JOB
+from tests.deploy.prometheus import PROMETHEUS_CONFIG, SERVICE_JOB
 
 
 def test_promtool_accepts_the_config():

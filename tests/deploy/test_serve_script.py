@@ -20,8 +20,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from benchmarks import harness
 from tests.artifacts import tiny_label_names
-from tests.deploy import processes
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SERVE = REPO_ROOT / "scripts" / "serve.sh"
@@ -55,14 +55,16 @@ def repository_with_default_model(tmp_path: Path, tiny_artifact: Path) -> Path:
 
 def test_serve_reuses_the_default_model_and_classifies(repository_with_default_model, tmp_path):
     root = repository_with_default_model
-    port = processes.free_port()
-    url = f"http://127.0.0.1:{port}"
-    env = {**processes.service_environment(model_dir=None, port=port), "COREBERT_SKIP_SETUP": "1"}
+    port = harness.free_port()
+    url = f"http://{harness.HOST}:{port}"
+    env = harness.service_environment(
+        port=port, device="cpu", intra_op_threads=1, log_level="warning", skip_setup=1
+    )
     log = tmp_path / "serve.log"
     command = ["bash", str(root / "scripts" / "serve.sh")]
-    with processes.running(command, log, env, cwd=tmp_path) as process:
-        processes.wait_until(
-            lambda: process.poll() is None and processes.is_ready(url),
+    with harness.running(command, log, env, cwd=tmp_path) as process:
+        harness.wait_until(
+            lambda: harness.alive(process, log) and harness.is_ready(url),
             timeout_s=120,
             what=f"scripts/serve.sh to serve on {url}",
             log=log,
@@ -71,7 +73,7 @@ def test_serve_reuses_the_default_model_and_classifies(repository_with_default_m
             f"{url}/classify", json={"documents": ["the bank raised its profit", "a film"]}
         )
     # uvicorn drains and then re-raises SIGTERM: -SIGTERM is a clean stop, -SIGKILL is not.
-    assert process.returncode in (0, -signal.SIGTERM), processes.log_tail(log)
+    assert process.returncode in (0, -signal.SIGTERM), harness.log_tail(log)
     assert response.status_code == 200, response.text
     output = log.read_text()
     assert "Reusing the default model in artifacts/default/artifact" in output, output

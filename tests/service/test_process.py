@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -16,9 +14,9 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-pytestmark = pytest.mark.timeout(180)
+from benchmarks import harness
 
-REPO = Path(__file__).resolve().parents[2]
+pytestmark = pytest.mark.timeout(180)
 
 SERVE_AND_LIST_MODULES = """
 import asyncio, json, sys
@@ -39,33 +37,6 @@ asyncio.run(main())
 """
 
 
-def service_env(artifact: Path, **settings: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("COREBERT_")}
-    env["COREBERT_MODEL_DIR"] = str(artifact)
-    env.update({f"COREBERT_{key.upper()}": value for key, value in settings.items()})
-    return env
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def wait_ready(base_url: str, process: subprocess.Popen, timeout_s: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise AssertionError(f"the service exited early: {process.communicate()[0]}")
-        try:
-            if httpx.get(f"{base_url}/health/ready", timeout=1).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.1)
-    raise AssertionError(f"the service was not ready after {timeout_s} s")
-
-
 def queue_depth(base_url: str) -> float:
     text = httpx.get(f"{base_url}/metrics", timeout=5).text
     (family,) = [
@@ -77,8 +48,8 @@ def queue_depth(base_url: str) -> float:
 def test_serving_imports_neither_torch_nor_transformers(tiny_artifact: Path) -> None:
     completed = subprocess.run(
         [sys.executable, "-c", SERVE_AND_LIST_MODULES],
-        cwd=REPO,
-        env=service_env(tiny_artifact),
+        cwd=harness.ROOT,
+        env=harness.service_environment(tiny_artifact),
         capture_output=True,
         text=True,
         timeout=120,
@@ -88,26 +59,17 @@ def test_serving_imports_neither_torch_nor_transformers(tiny_artifact: Path) -> 
     assert report == {"status": 200, "heavy_modules": []}
 
 
-def test_python_m_service_serves_and_drains_the_queue_on_sigterm(tiny_artifact: Path) -> None:
-    port = free_port()
-    base_url = f"http://127.0.0.1:{port}"
-    env = service_env(
+def test_python_m_service_serves_and_drains_the_queue_on_sigterm(
+    tiny_artifact: Path, tmp_path: Path
+) -> None:
+    with harness.service(
         tiny_artifact,
-        host="127.0.0.1",
-        port=str(port),
-        batch_max_wait_s="1.5",  # queued documents wait long enough to be caught by SIGTERM
-        max_batch_documents="64",
-    )
-    process = subprocess.Popen(
-        [sys.executable, "-m", "service"],
-        cwd=REPO,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    try:
-        wait_ready(base_url, process)
+        tmp_path / "service.log",
+        startup_timeout_s=60,
+        batch_max_wait_s=1.5,  # queued documents wait long enough to be caught by SIGTERM
+        max_batch_documents=64,
+    ) as served:
+        base_url, process = served.url, served.process
         texts = [f"the game {word}" for word in ("was", "is", "has", "and", "of", "for")]
         with ThreadPoolExecutor(len(texts)) as pool:
             futures = [
@@ -122,11 +84,8 @@ def test_python_m_service_serves_and_drains_the_queue_on_sigterm(tiny_artifact: 
             assert queue_depth(base_url) == len(texts)
             process.send_signal(signal.SIGTERM)
             responses = [future.result() for future in futures]
-        output, _ = process.communicate(timeout=60)
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.communicate()
+        process.wait(timeout=60)
+    output = served.log.read_text()
     assert [response.status_code for response in responses] == [200] * len(texts)
     assert [response.json()["results"][0]["num_tokens"] for response in responses] == [5] * 6
     # uvicorn re-raises the signal once shut down cleanly: the exit status says "SIGTERM".

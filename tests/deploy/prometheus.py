@@ -1,0 +1,82 @@
+"""A real Prometheus for the deploy tests, scraping the service with the config from deploy/.
+
+It runs through the shared process harness (benchmarks/harness.py): 127.0.0.1, a free port, a
+log file that failures quote, stopped with SIGTERM whatever happens.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import yaml
+
+from benchmarks import harness
+
+PROMETHEUS_CONFIG = harness.ROOT / "deploy" / "prometheus" / "prometheus.yml"
+SERVICE_JOB = "corebert"
+
+
+def scrape_config_for(target: str, listen_address: str, scrape_interval: str = "1s") -> dict:
+    """deploy/prometheus/prometheus.yml with the service job pointed at `target`, the
+    self-scrape job at `listen_address`, and every interval shortened for a test."""
+    config = yaml.safe_load(PROMETHEUS_CONFIG.read_text())
+    config["global"]["scrape_interval"] = scrape_interval
+    config["global"]["evaluation_interval"] = scrape_interval
+    jobs = {job["job_name"]: job for job in config["scrape_configs"]}
+    if SERVICE_JOB not in jobs:
+        raise KeyError(f"no scrape job {SERVICE_JOB!r} in {PROMETHEUS_CONFIG}: {sorted(jobs)}")
+    for name, job in jobs.items():
+        job["scrape_interval"] = scrape_interval
+        job["scrape_timeout"] = scrape_interval
+        address = target if name == SERVICE_JOB else listen_address
+        job["static_configs"] = [{"targets": [address]}]
+    return config
+
+
+@contextlib.contextmanager
+def serve(binary: str, scrape_target: str, workdir: Path) -> Iterator[str]:
+    """A real Prometheus on 127.0.0.1 scraping `scrape_target`; yields its base URL."""
+    address = f"{harness.HOST}:{harness.free_port()}"
+    config_path = workdir / "prometheus.yml"
+    config_path.write_text(yaml.safe_dump(scrape_config_for(scrape_target, address)))
+    log = workdir / "prometheus.log"
+    command = [
+        binary,
+        f"--config.file={config_path}",
+        f"--storage.tsdb.path={workdir / 'tsdb'}",
+        f"--web.listen-address={address}",
+        "--log.level=warn",
+    ]
+    url = f"http://{address}"
+    with harness.running(command, log, os.environ, cwd=workdir) as process:
+        harness.wait_until(
+            lambda: (
+                harness.alive(process, log)
+                and httpx.get(f"{url}/-/ready", timeout=2).status_code == 200
+            ),
+            timeout_s=60,
+            what=f"Prometheus to be ready at {url}",
+            log=log,
+        )
+        yield url
+
+
+def instant_query(prometheus_url: str, expr: str) -> list[dict]:
+    """The result vector of `expr` evaluated now; raises on a PromQL error."""
+    response = httpx.post(f"{prometheus_url}/api/v1/query", data={"query": expr}, timeout=10)
+    body = response.json()
+    if body.get("status") != "success":
+        raise ValueError(f"{expr!r}: {body.get('errorType')}: {body.get('error')}")
+    if body["data"]["resultType"] != "vector":
+        raise ValueError(f"{expr!r}: expected an instant vector, got {body['data']['resultType']}")
+    return body["data"]["result"]
+
+
+def finite_values(result: list[dict]) -> list[float]:
+    values = [float(sample["value"][1]) for sample in result]
+    return [value for value in values if math.isfinite(value)]
