@@ -78,9 +78,10 @@ class Settings:
         ]
 
 
-# Sized for a few hours on 2 CPU cores at ../shared/data.md's speeds (MiniLM fine-tuning: about
-# 9 documents/s at 128 tokens, 2 at 512): BBC News whole at 512 tokens (~28 min a configuration),
-# IMDB and 20 Newsgroups as seeded, stratified subsets (~9 min a configuration each).
+# Sized for a few hours on 2 CPU cores at MiniLM's fine-tuning speed there (about 9 documents/s
+# at 128 tokens, 2 at 512; docs/benchmarks.md measures it): BBC News whole at 512 tokens (~28 min
+# a configuration), IMDB and 20 Newsgroups as seeded, stratified subsets (~9 min a configuration
+# each).
 PLAN = {
     "bbc": Settings(max_length=512, max_train_samples=None, max_eval_samples=None,
                     max_test_samples=None),
@@ -92,7 +93,7 @@ PLAN = {
 DATASET_TITLES = {"bbc": "BBC News", "imdb": "IMDB", "20ng": "20 Newsgroups"}
 RUN_ORDER = ("20ng", "imdb", "bbc")  # cheapest first: complete tables arrive early
 
-# paper.md, "Numbers reported": accuracy / macro-F1 with bert-base-uncased, 512 tokens.
+# docs/method.md, "Numbers the paper reports": accuracy / macro-F1, bert-base-uncased, 512 tokens.
 PAPER = {
     "BERT": {"imdb": (93.7, 92.8), "bbc": (96.2, 94.0), "20ng": (68.7, 56.1)},
     "p": {"imdb": (93.8, 92.9), "bbc": (97.2, 95.4), "20ng": (69.4, 56.8)},

@@ -1,4 +1,4 @@
-"""The built-in corpora, read from the files of installed PyPI packages (../shared/data.md).
+"""The built-in corpora, read from the files of installed PyPI packages (requirements-data.txt).
 
 The packages are located with `importlib.metadata` and never imported: some print on import or
 pull heavy dependencies, and only their data files are wanted here.
