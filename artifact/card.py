@@ -1,0 +1,165 @@
+"""Reading an artifact directory: all four files present, `labels.json` and `metadata.json`
+checked and parsed into a typed `ModelCard`, the tokenizer loaded.
+
+Every reader (the service, training's evaluation, the benchmarks) goes through `load_artifact`,
+so a broken artifact fails the same way everywhere: an `ArtifactError` that names the file and,
+for a bad value, the field.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tokenizers import Tokenizer
+
+from artifact.files import LABELS_FILE, METADATA_FILE, MODEL_FILE, TOKENIZER_FILE, missing_files
+
+# Fields every reader relies on; the other keys of docs/contracts.md are carried in `metadata`.
+REQUIRED_FIELDS = ("name", "version", "variant", "max_length", "num_layers")
+
+
+class ArtifactError(RuntimeError):
+    """The artifact directory is missing, incomplete or inconsistent."""
+
+
+@dataclass(frozen=True)
+class ModelCard:
+    """What a reader needs to know about the model, read from labels.json and metadata.json."""
+
+    name: str
+    version: str
+    variant: str
+    labels: tuple[str, ...]  # index = class id of the logits
+    max_length: int  # tokens per document, [CLS] and [SEP] included
+    num_layers: int
+    combine_layer: int | None  # 1-based; None for the variants that do not combine
+    metadata: dict[str, Any] = field(repr=False)  # the whole metadata.json
+
+    @property
+    def metrics(self) -> dict[str, Any]:
+        """Test-split metrics recorded at export."""
+        return dict(self.metadata.get("metrics") or {})
+
+    @property
+    def dataset(self) -> dict[str, Any]:
+        """How the training data was read and split, to re-create the test split."""
+        return dict(self.metadata.get("dataset") or {})
+
+
+@dataclass(frozen=True)
+class Artifact:
+    """A complete artifact directory, with its tokenizer loaded and its metadata parsed."""
+
+    directory: Path
+    card: ModelCard
+    tokenizer: Tokenizer
+
+    @property
+    def model_path(self) -> Path:
+        return self.directory / MODEL_FILE
+
+
+def load_artifact(directory: str | Path) -> Artifact:
+    """Check that all four files exist, then read labels, metadata and tokenizer."""
+    directory = Path(directory)
+    return Artifact(
+        directory=directory,
+        card=load_card(directory),
+        tokenizer=read_tokenizer(directory / TOKENIZER_FILE),
+    )
+
+
+def load_card(directory: str | Path) -> ModelCard:
+    """The card of a complete artifact directory, without loading its tokenizer or graph."""
+    directory = Path(directory)
+    missing = missing_files(directory)
+    if missing:
+        raise ArtifactError(
+            f"artifact directory {str(directory)!r} is incomplete: missing {', '.join(missing)}"
+        )
+    labels = read_labels(directory / LABELS_FILE)
+    path = directory / METADATA_FILE
+    return card_from_metadata(read_metadata(path), labels, path)
+
+
+def read_labels(path: Path) -> tuple[str, ...]:
+    labels = _read_json(path)
+    if not isinstance(labels, list) or not labels or not all(isinstance(x, str) for x in labels):
+        raise ArtifactError(f"{path} must hold a non-empty list of strings, got {labels!r}")
+    return tuple(labels)
+
+
+def read_metadata(path: Path) -> dict[str, Any]:
+    metadata = _read_json(path)
+    if not isinstance(metadata, dict):
+        raise ArtifactError(f"{path} must hold a JSON object, got {type(metadata).__name__}")
+    return metadata
+
+
+def read_tokenizer(path: Path) -> Tokenizer:
+    try:
+        return Tokenizer.from_file(str(path))
+    except Exception as error:  # tokenizers raises plain Exceptions for a bad file
+        raise ArtifactError(f"{path} is not a tokenizers.Tokenizer file: {error}") from error
+
+
+def card_from_metadata(
+    metadata: dict[str, Any], labels: tuple[str, ...], path: str | Path = METADATA_FILE
+) -> ModelCard:
+    """Check the fields readers rely on (present, of the contract's type) and build the card."""
+    missing = [key for key in REQUIRED_FIELDS if key not in metadata]
+    if missing:
+        raise ArtifactError(f"{path} lacks the field(s) {', '.join(map(repr, missing))}")
+    for key in ("name", "version", "variant"):
+        _expect(path, key, metadata[key], _is_text(metadata[key]), "a non-empty string")
+    max_length, num_layers = metadata["max_length"], metadata["num_layers"]
+    _expect(path, "max_length", max_length, _is_int(max_length) and max_length >= 3, "an int >= 3")
+    _expect(path, "num_layers", num_layers, _is_int(num_layers) and num_layers >= 1, "an int >= 1")
+    combine_layer = metadata.get("combine_layer")
+    _expect(
+        path,
+        "combine_layer",
+        combine_layer,
+        combine_layer is None or (_is_int(combine_layer) and 1 <= combine_layer <= num_layers),
+        f"null or an int in 1..{num_layers}",
+    )
+    for key in ("metrics", "dataset"):
+        value = metadata.get(key)
+        _expect(path, key, value, value is None or isinstance(value, dict), "an object")
+    return ModelCard(
+        name=metadata["name"],
+        version=metadata["version"],
+        variant=metadata["variant"],
+        labels=labels,
+        max_length=max_length,
+        num_layers=num_layers,
+        combine_layer=combine_layer,
+        metadata=metadata,
+    )
+
+
+def _expect(path: str | Path, key: str, value: Any, ok: bool, expected: str) -> None:
+    if not ok:
+        raise ArtifactError(f"{path}: field {key!r} must be {expected}, got {value!r}")
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_text(value: Any) -> bool:
+    return isinstance(value, str) and bool(value)
+
+
+def _read_json(path: Path) -> Any:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        raise ArtifactError(f"{path} cannot be read as UTF-8 text: {error}") from error
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as error:
+        raise ArtifactError(f"{path} is not valid JSON: {error}") from error

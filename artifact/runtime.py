@@ -1,0 +1,169 @@
+"""Running an artifact with ONNX Runtime: session options, provider choice, and `OnnxClassifier`
+(tokenize, pad, run), the one runner behind the service's backend and training's evaluation.
+
+The only module of the package that imports onnxruntime, so the names, the loader and the
+tokenization import without it.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+from tokenizers import Encoding, Tokenizer
+
+from artifact.card import Artifact, load_artifact
+from artifact.files import ONNX_INPUT_NAMES, ONNX_OUTPUT_NAMES
+from artifact.tokenization import pad_batch, pad_token_id, truncating_tokenizer
+
+logger = logging.getLogger(__name__)
+
+CUDA_PROVIDER = "CUDAExecutionProvider"
+CPU_PROVIDER = "CPUExecutionProvider"
+
+
+def choose_providers(device: str, available: Sequence[str]) -> list[str]:
+    """Execution providers to ask ONNX Runtime for, best first.
+
+    `device="cuda"` without a CUDA provider falls back to CPU with a warning instead of failing,
+    so the same configuration runs on a machine without a GPU.
+    """
+    if device == "cpu":
+        return [CPU_PROVIDER]
+    if CUDA_PROVIDER in available:
+        return [CUDA_PROVIDER, CPU_PROVIDER]
+    if device == "cuda":
+        logger.warning(
+            "device=cuda was requested but ONNX Runtime offers no %s (available: %s); "
+            "falling back to %s",
+            CUDA_PROVIDER,
+            ", ".join(available),
+            CPU_PROVIDER,
+        )
+    return [CPU_PROVIDER]
+
+
+def session_options(
+    intra_op_threads: int = 0, *, allow_spinning: bool = False, memory_arena: bool = True
+) -> ort.SessionOptions:
+    """Every graph optimisation, `intra_op_threads` threads (0: ONNX Runtime decides).
+
+    Idle ONNX Runtime threads spin by default, taking the CPU the event loop and the tokenizer
+    need between batches; a server is better off letting them sleep, so spinning is off unless
+    asked for. `memory_arena=False` makes freed buffers visible to memory measurements.
+    """
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    options.intra_op_num_threads = intra_op_threads
+    options.enable_cpu_mem_arena = memory_arena
+    options.add_session_config_entry(
+        "session.intra_op.allow_spinning", "1" if allow_spinning else "0"
+    )
+    return options
+
+
+def create_session(
+    model_path: str | Path, device: str = "cpu", options: ort.SessionOptions | None = None
+) -> ort.InferenceSession:
+    """A session for `model_path` on the best provider `device` allows."""
+    requested = choose_providers(device, ort.get_available_providers())
+    session = ort.InferenceSession(
+        str(model_path), sess_options=options or session_options(), providers=requested
+    )
+    # ONNX Runtime silently drops a provider it cannot initialise (no GPU, missing cuDNN):
+    # report the provider the session really uses.
+    if requested[0] != session.get_providers()[0]:
+        logger.warning(
+            "%s could not be initialised; running on %s", requested[0], session.get_providers()[0]
+        )
+    return session
+
+
+def run_session(
+    session: ort.InferenceSession, input_ids: np.ndarray, attention_mask: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """`(logits (B, C) float32, kept_kv_counts (B, L) int64)` of one padded batch."""
+    feeds = dict(zip(ONNX_INPUT_NAMES, (input_ids, attention_mask), strict=True))
+    logits, kept_kv_counts = session.run(list(ONNX_OUTPUT_NAMES), feeds)
+    return logits, kept_kv_counts
+
+
+class OnnxClassifier:
+    """An exported graph, its tokenizer and its class names: texts in, logits out.
+
+    `encode` and `run` are thread-safe; the service calls them from worker threads.
+    """
+
+    def __init__(
+        self,
+        model_path: str | Path,
+        tokenizer: Tokenizer,
+        labels: Sequence[str],
+        max_length: int,
+        *,
+        device: str = "cpu",
+        intra_op_threads: int = 0,
+    ) -> None:
+        self.labels = tuple(labels)
+        self.max_length = max_length
+        self._tokenizer = truncating_tokenizer(tokenizer, max_length)
+        self._pad_id = pad_token_id(self._tokenizer)
+        self._session = create_session(model_path, device, session_options(intra_op_threads))
+        self.provider: str = self._session.get_providers()[0]
+
+    @classmethod
+    def from_artifact(
+        cls,
+        artifact: Artifact | str | Path,
+        *,
+        max_length: int | None = None,
+        device: str = "cpu",
+        intra_op_threads: int = 0,
+    ) -> OnnxClassifier:
+        """The classifier of an artifact (a directory is loaded and checked first); `max_length`
+        can only shorten the card's."""
+        if not isinstance(artifact, Artifact):
+            artifact = load_artifact(artifact)
+        card = artifact.card
+        return cls(
+            artifact.model_path,
+            artifact.tokenizer,
+            card.labels,
+            min(max_length or card.max_length, card.max_length),
+            device=device,
+            intra_op_threads=intra_op_threads,
+        )
+
+    def encode(self, texts: Sequence[str]) -> list[Encoding]:
+        """One encoding per text, `[CLS] ... [SEP]`, cut to `max_length` (`overflowing` is
+        non-empty when something was cut)."""
+        return self._tokenizer.encode_batch(list(texts))
+
+    def run(self, sequences: Sequence[Sequence[int]]) -> tuple[np.ndarray, np.ndarray]:
+        """Right-pad the sequences into one batch and run it: `(logits, kept_kv_counts)`."""
+        return run_session(self._session, *pad_batch(sequences, self._pad_id))
+
+    def predict(
+        self,
+        texts: Sequence[str],
+        batch_size: int = 16,
+        progress: Callable[[Sequence[int]], Sequence[int]] = lambda starts: starts,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """`(logits (N, C), kept_kv_counts (N, L))` in the order of `texts`.
+
+        Documents are batched by length (less padding); a document's logits do not depend on
+        its batch (docs/contracts.md), so the order of batching does not change the result.
+        `progress` wraps the batch start offsets (a progress bar, for instance).
+        """
+        sequences = [encoding.ids for encoding in self.encode(texts)]
+        order = np.argsort([len(ids) for ids in sequences], kind="stable")
+        logits, kept = [None] * len(texts), [None] * len(texts)
+        for start in progress(range(0, len(order), batch_size)):
+            batch = order[start : start + batch_size]
+            batch_logits, batch_kept = self.run([sequences[i] for i in batch])
+            for row, index in enumerate(batch):
+                logits[index], kept[index] = batch_logits[row], batch_kept[row]
+        return np.stack(logits), np.stack(kept)
