@@ -13,20 +13,21 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from service.artifact import load_artifact
+from artifact.card import load_artifact
 from service.config import Settings
-from service.engine import Classifier, ClassifierEngine
-from service.errors import install_error_handlers
+from service.engine import ClassifierEngine
+from service.handlers import install_error_handlers
 from service.metrics import ServiceMetrics
 from service.middleware import BodySizeLimitMiddleware, RequestMetricsMiddleware
 from service.routes import build_router
-from service.runtime import OnnxClassifier
+from service.runtime import OnnxBackend
+from service.types import Classifier
 
 logger = logging.getLogger(__name__)
 
 
-def load_classifier(settings: Settings) -> OnnxClassifier:
-    return OnnxClassifier(
+def load_classifier(settings: Settings) -> OnnxBackend:
+    return OnnxBackend(
         load_artifact(settings.model_dir),
         device=settings.device,
         max_length=settings.max_length,
@@ -35,10 +36,12 @@ def load_classifier(settings: Settings) -> OnnxClassifier:
 
 
 def configure_logging(level: str) -> None:
-    """Give the `service` loggers a level, and a handler when nobody configured logging."""
+    """Give the `service` and `artifact` loggers a level, and a handler when nobody configured
+    logging."""
     if not logging.getLogger().handlers:
         logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    logging.getLogger("service").setLevel(level.upper())
+    for name in ("service", "artifact"):
+        logging.getLogger(name).setLevel(level.upper())
 
 
 def create_app(settings: Settings | None = None, classifier: Classifier | None = None) -> FastAPI:

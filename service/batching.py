@@ -22,7 +22,7 @@ import numpy as np
 
 from service.errors import InferenceError, NotReadyError, QueueFullError
 from service.metrics import ServiceMetrics
-from service.runtime import BatchPrediction, TokenizedDocument
+from service.types import BatchPrediction, TokenizedDocument
 
 logger = logging.getLogger(__name__)
 
@@ -42,6 +42,9 @@ class DocumentPrediction:
     """One document's row of its batch's output."""
 
     probabilities: np.ndarray  # (num_labels,)
+
+
+EnqueueFn = Callable[[Sequence[TokenizedDocument]], list[asyncio.Future[DocumentPrediction]]]
 
 
 @dataclass(eq=False)
@@ -77,11 +80,16 @@ def select_batch(
 
 
 class Ticket:
-    """Queue space reserved for one request's documents; give back what was not submitted."""
+    """Queue space reserved for one request's documents; give back what was not submitted.
 
-    def __init__(self, batcher: Batcher, count: int) -> None:
-        self._batcher = batcher
+    The batcher hands it the two operations it may perform on the queue, so a ticket knows
+    nothing else of the batcher.
+    """
+
+    def __init__(self, count: int, enqueue: EnqueueFn, release: Callable[[int], None]) -> None:
         self._reserved = count
+        self._enqueue = enqueue
+        self._release = release
 
     def __enter__(self) -> Ticket:
         return self
@@ -92,7 +100,7 @@ class Ticket:
         exc: BaseException | None,
         traceback: TracebackType | None,
     ) -> None:
-        self._batcher._release(self._reserved)
+        self._release(self._reserved)
         self._reserved = 0
 
     async def submit(self, documents: Sequence[TokenizedDocument]) -> list[DocumentPrediction]:
@@ -102,7 +110,7 @@ class Ticket:
         """
         if len(documents) > self._reserved:
             raise ValueError(f"{len(documents)} documents submitted, {self._reserved} reserved")
-        futures = self._batcher._enqueue(documents)
+        futures = self._enqueue(documents)
         self._reserved -= len(documents)
         outcomes = await asyncio.gather(*futures, return_exceptions=True)
         for outcome in outcomes:
@@ -153,7 +161,7 @@ class Batcher:
             )
         self._reserved += count
         self._update_depth()
-        return Ticket(self, count)
+        return Ticket(count, self._enqueue, self._release)
 
     async def close(self, timeout_s: float) -> None:
         """Stop admitting, run what is queued, then stop the worker (fail leftovers after
@@ -185,7 +193,9 @@ class Batcher:
         self._queue.clear()
         self._update_depth()
 
-    def _enqueue(self, documents: Sequence[TokenizedDocument]) -> list[asyncio.Future]:
+    def _enqueue(
+        self, documents: Sequence[TokenizedDocument]
+    ) -> list[asyncio.Future[DocumentPrediction]]:
         loop = asyncio.get_running_loop()
         now = loop.time()
         queued = [_Queued(document, loop.create_future(), now) for document in documents]

@@ -12,32 +12,17 @@ import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Protocol
 
 import numpy as np
 
-from service.artifact import ModelCard
+from artifact.card import ModelCard
 from service.batching import Batcher, BatchPolicy, DocumentPrediction
 from service.config import Settings
 from service.errors import NotReadyError, RequestTimeoutError
 from service.metrics import ServiceMetrics
-from service.runtime import BatchPrediction, TokenizedDocument
+from service.types import Classifier, TokenizedDocument
 
 logger = logging.getLogger(__name__)
-
-
-class Classifier(Protocol):
-    """What the engine needs from a backend (`runtime.OnnxClassifier` is the one)."""
-
-    card: ModelCard
-    provider: str
-    max_length: int
-
-    def tokenize(self, texts: Sequence[str]) -> list[TokenizedDocument]: ...
-
-    def predict(self, sequences: Sequence[np.ndarray]) -> BatchPrediction: ...
-
-    def warm_up(self) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -99,10 +84,6 @@ class ClassifierEngine:
     @property
     def card(self) -> ModelCard:
         return self.classifier.card
-
-    @property
-    def batcher(self) -> Batcher:
-        return self._batcher
 
     async def start(self) -> None:
         """Warm the model up, then start batching; ready only after both."""

@@ -1,23 +1,17 @@
 """Errors of the service and the one table that maps them to HTTP status codes.
 
 Every error response has the same body:
-`{"error": {"type": "...", "message": "...", "details": [...]}}`.
+`{"error": {"type": "...", "message": "...", "details": [...]}}`. The handlers that answer with
+it, and count each error, are in `handlers` (this module sits below `metrics`, which reads the
+table).
 """
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar
 
-from fastapi import FastAPI, Request
-from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-
-if TYPE_CHECKING:
-    from service.metrics import ServiceMetrics
-
-logger = logging.getLogger(__name__)
 
 # error type -> HTTP status code; the keys are the `type` label of corebert_errors_total.
 ERROR_STATUS: dict[str, int] = {
@@ -116,27 +110,3 @@ def validation_details(errors: Sequence[dict[str, Any]]) -> list[dict[str, Any]]
             }
         )
     return details
-
-
-def install_error_handlers(app: FastAPI, metrics: ServiceMetrics) -> None:
-    """Map validation errors, ServiceErrors and anything unexpected to the error body, and
-    count each in corebert_errors_total."""
-
-    @app.exception_handler(RequestValidationError)
-    async def _validation(request: Request, error: RequestValidationError) -> JSONResponse:
-        metrics.errors.labels(type="validation").inc()
-        details = validation_details(error.errors())
-        summary = "; ".join(f"{d['field']}: {d['message']}" for d in details[:3])
-        more = f" (and {len(details) - 3} more)" if len(details) > 3 else ""
-        return error_response("validation", f"invalid request: {summary}{more}", details)
-
-    @app.exception_handler(ServiceError)
-    async def _service(request: Request, error: ServiceError) -> JSONResponse:
-        metrics.errors.labels(type=error.error_type).inc()
-        return error_response(error.error_type, error.message, headers=error.headers)
-
-    @app.exception_handler(Exception)
-    async def _unexpected(request: Request, error: Exception) -> JSONResponse:
-        logger.exception("unexpected error on %s %s", request.method, request.url.path)
-        metrics.errors.labels(type="internal").inc()
-        return error_response("internal", f"internal error: {type(error).__name__}")

@@ -1,65 +1,22 @@
-"""The inference backend: the artifact's tokenizer and an ONNX Runtime session (no torch).
+"""The inference backend: an artifact's `OnnxClassifier` (tokenizer + ONNX Runtime session, no
+torch) and what the service reports from its outputs.
 
-`OnnxClassifier.tokenize` and `OnnxClassifier.predict` are blocking and thread-safe; the
-batcher calls them from worker threads, off the event loop.
+`OnnxBackend.tokenize` and `OnnxBackend.predict` are blocking and thread-safe; the batcher calls
+them from worker threads, off the event loop.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 import numpy as np
-import onnxruntime as ort
 
-from service.artifact import Artifact, ModelCard
+from artifact.card import Artifact, ModelCard
+from artifact.runtime import OnnxClassifier
+from service.types import BatchPrediction, TokenizedDocument
 
 logger = logging.getLogger(__name__)
-
-CUDA_PROVIDER = "CUDAExecutionProvider"
-CPU_PROVIDER = "CPUExecutionProvider"
-
-
-@dataclass(frozen=True)
-class TokenizedDocument:
-    """Token ids of one document, `[CLS] ... [SEP]`, cut to the model's maximum length."""
-
-    ids: np.ndarray  # (num_tokens,) int64
-    truncated: bool
-
-    @property
-    def num_tokens(self) -> int:
-        return int(self.ids.shape[0])
-
-
-@dataclass(frozen=True)
-class BatchPrediction:
-    """Model outputs for a batch, one row per document in batch order."""
-
-    probabilities: np.ndarray  # (batch, num_labels) float32, softmax of the logits
-    kept_kv_ratio: np.ndarray  # (batch,) float64 in [0, 1]
-
-
-def choose_providers(device: str, available: Sequence[str]) -> list[str]:
-    """Execution providers to ask ONNX Runtime for, best first.
-
-    `device="cuda"` without a CUDA provider falls back to CPU with a warning instead of failing,
-    so the same configuration runs on a machine without a GPU.
-    """
-    if device == "cpu":
-        return [CPU_PROVIDER]
-    if CUDA_PROVIDER in available:
-        return [CUDA_PROVIDER, CPU_PROVIDER]
-    if device == "cuda":
-        logger.warning(
-            "device=cuda was requested but ONNX Runtime offers no %s (available: %s); "
-            "falling back to %s",
-            CUDA_PROVIDER,
-            ", ".join(available),
-            CPU_PROVIDER,
-        )
-    return [CPU_PROVIDER]
 
 
 def kept_kv_ratio(
@@ -85,8 +42,9 @@ def softmax(logits: np.ndarray) -> np.ndarray:
     return exp / exp.sum(axis=-1, keepdims=True)
 
 
-class OnnxClassifier:
-    """Tokenizer + ONNX Runtime session for one artifact."""
+class OnnxBackend:
+    """The service's `Classifier` for one artifact: documents with their truncation flag in,
+    probabilities and kept key/value ratios out."""
 
     def __init__(
         self,
@@ -96,29 +54,11 @@ class OnnxClassifier:
         intra_op_threads: int = 0,
     ) -> None:
         self.card: ModelCard = artifact.card
-        self.max_length = min(max_length or self.card.max_length, self.card.max_length)
-        self._tokenizer = artifact.tokenizer
-        self._tokenizer.no_padding()
-        self._tokenizer.enable_truncation(self.max_length)
-        self._pad_id = self._tokenizer.token_to_id("[PAD]") or 0
-
-        options = ort.SessionOptions()
-        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        options.intra_op_num_threads = intra_op_threads
-        # Idle ONNX Runtime threads spin by default, taking the CPU the event loop and the
-        # tokenizer need between batches; a server is better off letting them sleep.
-        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        requested = choose_providers(device, ort.get_available_providers())
-        self._session = ort.InferenceSession(
-            str(artifact.model_path), sess_options=options, providers=requested
+        self._model = OnnxClassifier.from_artifact(
+            artifact, max_length=max_length, device=device, intra_op_threads=intra_op_threads
         )
-        # ONNX Runtime silently drops a provider it cannot initialise (no GPU, missing cuDNN):
-        # report the provider the session really uses.
-        self.provider: str = self._session.get_providers()[0]
-        if requested[0] != self.provider:
-            logger.warning(
-                "%s could not be initialised; running on %s", requested[0], self.provider
-            )
+        self.max_length = self._model.max_length
+        self.provider: str = self._model.provider
         logger.info(
             "loaded %s %s (%s) from %s on %s, max_length=%d",
             self.card.name,
@@ -130,27 +70,18 @@ class OnnxClassifier:
         )
 
     def tokenize(self, texts: Sequence[str]) -> list[TokenizedDocument]:
-        encodings = self._tokenizer.encode_batch(list(texts))
         return [
             TokenizedDocument(
                 ids=np.asarray(encoding.ids, dtype=np.int64),
                 truncated=len(encoding.overflowing) > 0,
             )
-            for encoding in encodings
+            for encoding in self._model.encode(texts)
         ]
 
     def predict(self, sequences: Sequence[np.ndarray]) -> BatchPrediction:
-        """Right-pad the sequences into one batch and run the model."""
+        """Run the sequences as one batch (right-padded)."""
         lengths = np.array([len(ids) for ids in sequences], dtype=np.int64)  # (batch,)
-        input_ids = np.full((len(sequences), int(lengths.max())), self._pad_id, dtype=np.int64)
-        attention_mask = np.zeros_like(input_ids)  # (batch, sequence)
-        for row, ids in enumerate(sequences):
-            input_ids[row, : len(ids)] = ids
-            attention_mask[row, : len(ids)] = 1
-        logits, kept_kv_counts = self._session.run(
-            ["logits", "kept_kv_counts"],
-            {"input_ids": input_ids, "attention_mask": attention_mask},
-        )
+        logits, kept_kv_counts = self._model.run(sequences)
         return BatchPrediction(
             probabilities=softmax(logits.astype(np.float32)),
             kept_kv_ratio=kept_kv_ratio(kept_kv_counts, lengths, self.card.combine_layer),

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from service.artifact import load_artifact
+from artifact.card import load_artifact
 from service.config import Settings
-from service.runtime import OnnxClassifier
+from service.runtime import OnnxBackend
 from tests.artifacts import make_tiny_artifact
 from tests.service.helpers import GatedClassifier, IsolatedSettings
 
@@ -36,13 +36,13 @@ def settings_for(tiny_artifact: Path) -> Callable[..., Settings]:
 
 
 @pytest.fixture(scope="session")
-def tiny_classifier(tiny_artifact: Path) -> OnnxClassifier:
+def tiny_classifier(tiny_artifact: Path) -> OnnxBackend:
     """The tiny artifact loaded once; apps given it skip loading (tests of loading do not)."""
-    return OnnxClassifier(load_artifact(tiny_artifact), device="cpu")
+    return OnnxBackend(load_artifact(tiny_artifact), device="cpu")
 
 
 @pytest.fixture
-def gated_classifier(tiny_classifier: OnnxClassifier) -> Iterator[GatedClassifier]:
+def gated_classifier(tiny_classifier: OnnxBackend) -> Iterator[GatedClassifier]:
     classifier = GatedClassifier(tiny_classifier)
     yield classifier
     classifier.gate.set()  # never leave a worker thread blocked

@@ -1,4 +1,5 @@
-"""Test doubles and helpers for the service tests: a gated classifier and an in-process app."""
+"""Test doubles and helpers for the service tests: a gated classifier, an in-process app, and
+what the app shows from outside (its queue depth)."""
 
 from __future__ import annotations
 
@@ -11,8 +12,8 @@ import numpy as np
 
 from service.app import create_app
 from service.config import Settings
-from service.engine import Classifier
-from service.runtime import BatchPrediction, OnnxClassifier, TokenizedDocument
+from service.runtime import OnnxBackend
+from service.types import BatchPrediction, Classifier, TokenizedDocument
 
 
 class IsolatedSettings(Settings):
@@ -27,7 +28,7 @@ class GatedClassifier:
     """The real ONNX classifier, with a gate the test opens to let batches run, a record of
     every batch, and an optional failure for batches holding a given token id."""
 
-    def __init__(self, inner: OnnxClassifier, fail_on_token: int | None = None) -> None:
+    def __init__(self, inner: OnnxBackend, fail_on_token: int | None = None) -> None:
         self.inner = inner
         self.card = inner.card
         self.provider = inner.provider
@@ -64,3 +65,8 @@ async def serve(
         async with httpx.AsyncClient(transport=transport, base_url="http://corebert") as client:
             client.app = app
             yield client
+
+
+def queue_depth(client: httpx.AsyncClient) -> float:
+    """Documents admitted and not yet in a batch, as the app exports them (corebert_queue_depth)."""
+    return client.app.state.metrics.registry.get_sample_value("corebert_queue_depth")

@@ -13,7 +13,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from tokenizers import Tokenizer
 
-from tests.service.helpers import serve
+from tests.service.helpers import queue_depth, serve
 
 pytestmark = [pytest.mark.anyio, pytest.mark.timeout(120)]
 
@@ -252,12 +252,11 @@ async def test_queue_full_gets_429_with_retry_after(settings_for, gated_classifi
         max_batch_documents=1, max_queue_documents=3, max_documents_per_request=3
     )
     async with serve(settings, gated_classifier) as client:
-        batcher = client.app.state.engine.batcher
         gated_classifier.gate.clear()
         running = asyncio.create_task(client.post("/classify", json={"documents": ["one"]}))
         await wait_until(lambda: len(gated_classifier.batches) == 1)
         queued = asyncio.create_task(client.post("/classify", json={"documents": ["a", "b", "c"]}))
-        await wait_until(lambda: batcher.queued_documents == 3)
+        await wait_until(lambda: queue_depth(client) == 3)
         refused = await client.post("/classify", json={"documents": ["four"]})
         gated_classifier.gate.set()
         assert (await running).status_code == 200 and (await queued).status_code == 200
@@ -315,14 +314,14 @@ async def test_a_failing_batch_fails_only_its_requests(
 async def test_a_client_that_leaves_has_its_documents_dropped(settings_for, gated_classifier):
     settings = settings_for(max_batch_documents=1)
     async with serve(settings, gated_classifier) as client:
-        app, batcher = client.app, client.app.state.engine.batcher
+        app = client.app
         gated_classifier.gate.clear()
         running = asyncio.create_task(client.post("/classify", json={"documents": ["one"]}))
         await wait_until(lambda: len(gated_classifier.batches) == 1)
         gone = asyncio.Event()
         sent: list[dict] = []
         leaving = asyncio.create_task(raw_post(app, b'{"documents": ["the game"]}', gone, sent))
-        await wait_until(lambda: batcher.queued_documents == 1)
+        await wait_until(lambda: queue_depth(client) == 1)
         gone.set()
         await leaving
         gated_classifier.gate.set()
@@ -378,7 +377,6 @@ async def test_64_concurrent_requests_are_batched_correct_and_in_order(
         " ".join(words[(i + j) % len(words)] for j in range(n)) for i, n in enumerate(word_counts)
     ]
     async with serve(settings_for(max_batch_documents=16), gated_classifier) as client:
-        batcher = client.app.state.engine.batcher
         gated_classifier.gate.clear()
         requests = [
             asyncio.create_task(
@@ -388,9 +386,7 @@ async def test_64_concurrent_requests_are_batched_correct_and_in_order(
             )
             for i, text in enumerate(texts)
         ]
-        await wait_until(
-            lambda: len(gated_classifier.batches) >= 1 and batcher.queued_documents >= 32
-        )
+        await wait_until(lambda: len(gated_classifier.batches) >= 1 and queue_depth(client) >= 32)
         gated_classifier.gate.set()
         responses = await asyncio.gather(*requests)
         metrics = metric_samples((await client.get("/metrics")).text)

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from service.batching import Batcher, BatchPolicy, select_batch
 from service.errors import InferenceError, NotReadyError, QueueFullError
 from service.metrics import ServiceMetrics
-from service.runtime import BatchPrediction, TokenizedDocument
+from service.types import BatchPrediction, TokenizedDocument
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -206,18 +206,26 @@ async def test_close_finishes_what_is_queued_then_refuses() -> None:
         batcher.admit(1)
 
 
-@pytest.mark.anyio
-async def test_a_worker_that_dies_fails_queued_requests_and_stops_admitting(monkeypatch) -> None:
-    model = FakeModel()
-    batcher, _ = make_batcher(model)
+class UnmeasurableDocument(TokenizedDocument):
+    """A document whose length cannot be read: the worker fails on it outside any model call,
+    as it would on a bug of its own."""
 
-    def broken_take_batch() -> list:
+    @property
+    def num_tokens(self) -> int:
         raise RuntimeError("a bug")
 
-    monkeypatch.setattr(batcher, "_take_batch", broken_take_batch)
+
+@pytest.mark.anyio
+async def test_a_worker_that_dies_fails_queued_requests_and_stops_admitting() -> None:
+    model = FakeModel()
+    batcher, _ = make_batcher(model)
     batcher.start()
-    with pytest.raises(InferenceError, match="batching worker failed"):
-        await classify(batcher, [3, 4])
+    poisoned = UnmeasurableDocument(ids=np.arange(3, dtype=np.int64), truncated=False)
+    with (
+        pytest.raises(InferenceError, match="batching worker failed"),
+        batcher.admit(2) as ticket,
+    ):
+        await ticket.submit([poisoned, document(4)])
     assert not batcher.accepting
     with pytest.raises(NotReadyError):
         batcher.admit(1)

@@ -1,10 +1,11 @@
-"""The backend: artifact loading, provider choice, tokenization, prediction, kept-KV ratio."""
+"""The backend: tokenization with its truncation flag, prediction, kept-KV ratio.
+
+Artifact loading and provider choice are the artifact package's (tests/artifact/).
+"""
 
 from __future__ import annotations
 
-import json
 import logging
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -12,18 +13,13 @@ import onnxruntime as ort
 import pytest
 from tokenizers import Tokenizer
 
-from service.artifact import ArtifactError, load_artifact
-from service.runtime import (
-    CPU_PROVIDER,
-    CUDA_PROVIDER,
-    OnnxClassifier,
-    choose_providers,
-    kept_kv_ratio,
-)
+from artifact.card import load_artifact
+from artifact.runtime import CPU_PROVIDER, CUDA_PROVIDER
+from service.runtime import OnnxBackend, kept_kv_ratio
 
 
 @pytest.fixture
-def classifier(tiny_classifier: OnnxClassifier) -> OnnxClassifier:
+def classifier(tiny_classifier: OnnxBackend) -> OnnxBackend:
     return tiny_classifier
 
 
@@ -37,49 +33,16 @@ def reference_outputs(artifact: Path, text: str, max_length: int) -> tuple[np.nd
     return logits[0], kept[0]
 
 
-def test_choose_providers_prefers_cuda_when_offered() -> None:
-    available = [CUDA_PROVIDER, CPU_PROVIDER]
-    assert choose_providers("auto", available) == [CUDA_PROVIDER, CPU_PROVIDER]
-    assert choose_providers("cuda", available) == [CUDA_PROVIDER, CPU_PROVIDER]
-    assert choose_providers("cpu", available) == [CPU_PROVIDER]
-
-
-def test_choose_providers_falls_back_to_cpu_with_a_warning(caplog) -> None:
-    with caplog.at_level(logging.WARNING, logger="service.runtime"):
-        assert choose_providers("auto", [CPU_PROVIDER]) == [CPU_PROVIDER]
-        assert not caplog.records
-        assert choose_providers("cuda", ["AzureExecutionProvider", CPU_PROVIDER]) == [CPU_PROVIDER]
-    assert "falling back to CPUExecutionProvider" in caplog.text
-
-
 def test_cuda_requested_on_a_machine_without_it_runs_on_cpu(tiny_artifact: Path, caplog) -> None:
     if CUDA_PROVIDER in ort.get_available_providers():
         pytest.skip("this machine has the CUDA provider; the fallback is tested without it")
-    with caplog.at_level(logging.WARNING, logger="service.runtime"):
-        classifier = OnnxClassifier(load_artifact(tiny_artifact), device="cuda")
+    with caplog.at_level(logging.WARNING, logger="artifact.runtime"):
+        classifier = OnnxBackend(load_artifact(tiny_artifact), device="cuda")
     assert classifier.provider == CPU_PROVIDER
     assert "device=cuda was requested" in caplog.text
 
 
-def test_load_artifact_names_the_missing_files(tiny_artifact: Path, tmp_path: Path) -> None:
-    incomplete = tmp_path / "incomplete"
-    shutil.copytree(tiny_artifact, incomplete)
-    (incomplete / "labels.json").unlink()
-    (incomplete / "model.onnx").unlink()
-    with pytest.raises(ArtifactError, match=r"missing model\.onnx, labels\.json"):
-        load_artifact(incomplete)
-
-
-def test_load_artifact_reads_labels_and_metadata(tiny_artifact: Path) -> None:
-    artifact = load_artifact(tiny_artifact)
-    metadata = json.loads((tiny_artifact / "metadata.json").read_text())
-    assert artifact.card.labels == tuple(json.loads((tiny_artifact / "labels.json").read_text()))
-    assert artifact.card.max_length == metadata["max_length"] == 64
-    assert artifact.card.combine_layer == metadata["combine_layer"]
-    assert artifact.card.metrics == metadata["metrics"]
-
-
-def test_tokenize_truncates_to_max_length_and_flags_it(classifier: OnnxClassifier) -> None:
+def test_tokenize_truncates_to_max_length_and_flags_it(classifier: OnnxBackend) -> None:
     short, long = classifier.tokenize(["the film was good", "the match " * 200])
     assert not short.truncated and short.num_tokens == 6  # [CLS] 4 words [SEP]
     assert long.truncated and long.num_tokens == classifier.max_length == 64
@@ -88,12 +51,12 @@ def test_tokenize_truncates_to_max_length_and_flags_it(classifier: OnnxClassifie
 
 def test_max_length_setting_caps_but_never_exceeds_the_model(tiny_artifact: Path) -> None:
     artifact = load_artifact(tiny_artifact)
-    assert OnnxClassifier(artifact, device="cpu", max_length=16).max_length == 16
-    assert OnnxClassifier(load_artifact(tiny_artifact), max_length=4096).max_length == 64
+    assert OnnxBackend(artifact, device="cpu", max_length=16).max_length == 16
+    assert OnnxBackend(load_artifact(tiny_artifact), max_length=4096).max_length == 64
 
 
 def test_predict_matches_onnx_runtime_on_each_document_alone(
-    classifier: OnnxClassifier, tiny_artifact: Path
+    classifier: OnnxBackend, tiny_artifact: Path
 ) -> None:
     texts = ["the film was good", "market shares and bank profit " * 4, "vote " * 100]
     documents = classifier.tokenize(texts)
