@@ -41,6 +41,7 @@ DEFAULT_RESULTS = ROOT / "benchmarks" / "results" / "accuracy"
 DEFAULT_REPORT = ROOT / "docs" / "results.md"
 DEFAULT_README = ROOT / "README.md"
 
+from artifact.card import load_card  # noqa: E402
 from benchmarks.accuracy_plan import CONFIGS, PLAN, RUN_ORDER, Piece, Settings  # noqa: E402
 from benchmarks.accuracy_report import readme_table, render_report  # noqa: E402
 from benchmarks.doc_sections import replace_section  # noqa: E402
@@ -58,7 +59,7 @@ def run_piece(piece: Piece, results_dir: Path, keep_checkpoints: bool) -> dict:
     started = time.perf_counter()
     subprocess.run(command, cwd=ROOT, check=True)
     metrics = json.loads((run_dir / "metrics.json").read_text())
-    metadata = json.loads((run_dir / "artifact" / "metadata.json").read_text())
+    card = load_card(run_dir / "artifact")
     record = {
         "dataset": piece.dataset,
         "config": piece.config,
@@ -66,11 +67,11 @@ def run_piece(piece: Piece, results_dir: Path, keep_checkpoints: bool) -> dict:
         "planned": piece.planned,
         "settings": asdict(piece.settings),
         "command": "python " + " ".join(command[1:]).replace(f"{ROOT}/", ""),
-        "variant": metadata["variant"],
-        "combine_layer": metadata["combine_layer"],
-        "num_layers": metadata["num_layers"],
-        "sizes": metadata["dataset"]["sizes"],
-        "split_fingerprint": metadata["dataset"]["split_fingerprint"],
+        "variant": card.variant,
+        "combine_layer": card.combine_layer,
+        "num_layers": card.num_layers,
+        "sizes": card.dataset["sizes"],
+        "split_fingerprint": card.dataset["split_fingerprint"],
         "accuracy": metrics["accuracy"],
         "macro_f1": metrics["macro_f1"],
         "micro_f1": metrics["micro_f1"],
@@ -83,7 +84,7 @@ def run_piece(piece: Piece, results_dir: Path, keep_checkpoints: bool) -> dict:
         "parity": metrics["parity"],
         "artifact": str(run_dir / "artifact"),
         "machine": {"cpus": os.cpu_count(), "platform": platform.platform()},
-        "package_versions": metadata["package_versions"],
+        "package_versions": card.metadata["package_versions"],
         "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
     }
     path = record_path(results_dir, piece)

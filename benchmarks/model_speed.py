@@ -39,6 +39,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from artifact.files import DYNAMIC_AXES, ONNX_INPUT_NAMES, ONNX_OUTPUT_NAMES  # noqa: E402
 from benchmarks.doc_sections import command_line, replace_section  # noqa: E402
 
 BERT_BASE = dict(
@@ -58,6 +59,7 @@ VARIANTS = {
     "pfc (Lc=11)": dict(variant="pfc", combine_layer=11),
 }
 BASELINE = "bert (ORT-optimized)"
+LOGITS = ONNX_OUTPUT_NAMES[0]  # the one output every graph here has (the baseline has no other)
 SECTION = "model_speed"
 
 
@@ -71,25 +73,21 @@ class Case:
         return f"batch {self.batch} x {self.length} tokens"
 
 
-def session_options(threads: int, arena: bool = True):
-    import onnxruntime as ort
+def create_timed_session(path: Path, threads: int, arena: bool = True):
+    """A CPU session with the shared options (`artifact.runtime.session_options`), except that
+    idle threads spin, ONNX Runtime's default: a timed run pays no thread wake-up."""
+    from artifact.runtime import create_session, session_options
 
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = threads
-    options.inter_op_num_threads = 1
-    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    options.enable_cpu_mem_arena = arena
-    return options
+    options = session_options(threads, allow_spinning=True, memory_arena=arena)
+    return create_session(path, "cpu", options)
 
 
 def make_inputs(case: Case, seed: int = 0) -> dict[str, np.ndarray]:
     """Full-length documents of random word-piece ids (no padding: every token is real)."""
     rng = np.random.default_rng(seed)
-    return {
-        "input_ids": rng.integers(1000, 29000, (case.batch, case.length)).astype(np.int64),
-        "attention_mask": np.ones((case.batch, case.length), dtype=np.int64),
-    }
+    input_ids = rng.integers(1000, 29000, (case.batch, case.length)).astype(np.int64)
+    attention_mask = np.ones((case.batch, case.length), dtype=np.int64)
+    return dict(zip(ONNX_INPUT_NAMES, (input_ids, attention_mask), strict=True))
 
 
 def build_models(workdir: Path) -> tuple[dict[str, Path], dict[str, int]]:
@@ -144,13 +142,9 @@ def export_baseline(model, path: Path) -> None:
             (ids, mask),
             str(path),
             dynamo=False,
-            input_names=["input_ids", "attention_mask"],
-            output_names=["logits"],
-            dynamic_axes={
-                "input_ids": {0: "batch", 1: "sequence"},
-                "attention_mask": {0: "batch", 1: "sequence"},
-                "logits": {0: "batch"},
-            },
+            input_names=list(ONNX_INPUT_NAMES),
+            output_names=[LOGITS],
+            dynamic_axes={name: DYNAMIC_AXES[name] for name in (*ONNX_INPUT_NAMES, LOGITS)},
             opset_version=17,
         )
 
@@ -159,20 +153,13 @@ def time_side_by_side(
     paths: dict[str, Path], case: Case, threads: int, rounds: int, warmup: int
 ) -> dict[str, list[float]]:
     """Seconds per batch for each model, interleaved round by round; warm-up rounds dropped."""
-    import onnxruntime as ort
-
-    sessions = {
-        name: ort.InferenceSession(
-            str(path), session_options(threads), providers=["CPUExecutionProvider"]
-        )
-        for name, path in paths.items()
-    }
+    sessions = {name: create_timed_session(path, threads) for name, path in paths.items()}
     feeds = make_inputs(case)
     timings: dict[str, list[float]] = {name: [] for name in sessions}
     for round_index in range(warmup + rounds):
         for name, session in sessions.items():
             start = time.perf_counter()
-            session.run(["logits"], feeds)
+            session.run([LOGITS], feeds)
             elapsed = time.perf_counter() - start
             if round_index >= warmup:
                 timings[name].append(elapsed)
@@ -197,17 +184,13 @@ def measure_memory(path: Path, case: Case, threads: int) -> dict[str, float]:
     model needs rather than what an allocator keeps cached, ONNX Runtime's arena is off and the
     parent sets glibc's mmap threshold, so large freed buffers go back to the system at once.
     """
-    import onnxruntime as ort
-
-    session = ort.InferenceSession(
-        str(path), session_options(threads, arena=False), providers=["CPUExecutionProvider"]
-    )
+    session = create_timed_session(path, threads, arena=False)
     loaded = _status_mib("VmRSS")
     load_peak = _status_mib("VmHWM")
     Path("/proc/self/clear_refs").write_text("5")
     feeds = make_inputs(case)
     for _ in range(2):
-        session.run(["logits"], feeds)
+        session.run([LOGITS], feeds)
     peak = _status_mib("VmHWM")
     return {
         "rss_loaded_mib": loaded,

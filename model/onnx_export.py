@@ -1,6 +1,7 @@
 """ONNX export of a corebert classifier, and the parity check against PyTorch.
 
-Input/output names and dynamic axes live here only (docs/contracts.md). The graph is traced in
+Input/output names and dynamic axes are the artifact contract's (`artifact.files`), shared with
+every reader of the graph. The graph is traced in
 eval mode under `torch.no_grad()`: no dropout, no Gumbel noise, no straight-through path. The
 TorchScript exporter is used because it records the data-dependent `topk` width (the largest
 per-document budget in the batch) as a tensor, so the key/value sets really shrink in the graph.
@@ -16,14 +17,8 @@ import numpy as np
 import torch
 from torch import nn
 
-ONNX_INPUT_NAMES = ("input_ids", "attention_mask")
-ONNX_OUTPUT_NAMES = ("logits", "kept_kv_counts")
-DYNAMIC_AXES = {
-    "input_ids": {0: "batch", 1: "sequence"},
-    "attention_mask": {0: "batch", 1: "sequence"},
-    "logits": {0: "batch"},
-    "kept_kv_counts": {0: "batch"},
-}
+from artifact.files import DYNAMIC_AXES, ONNX_INPUT_NAMES, ONNX_OUTPUT_NAMES
+
 DEFAULT_OPSET = 17
 
 
@@ -103,18 +98,16 @@ def check_onnx_parity(
     session=None,
 ) -> ParityReport:
     """Run the same batch through PyTorch (eval) and ONNX Runtime (CPU) and compare."""
-    import onnxruntime as ort
+    from artifact.runtime import create_session, run_session
 
     if session is None:
-        session = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
+        session = create_session(onnx_path, device="cpu")
     model.eval()
     with torch.no_grad():
         expected = model(input_ids=input_ids, attention_mask=attention_mask)
-    feeds = {
-        "input_ids": input_ids.numpy().astype(np.int64),
-        "attention_mask": attention_mask.numpy().astype(np.int64),
-    }
-    logits, kept = session.run(list(ONNX_OUTPUT_NAMES), feeds)
+    logits, kept = run_session(
+        session, input_ids.numpy().astype(np.int64), attention_mask.numpy().astype(np.int64)
+    )
     return ParityReport(
         max_abs_diff=float(np.abs(logits - expected.logits.numpy()).max(initial=0.0)),
         atol=atol,

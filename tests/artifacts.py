@@ -1,7 +1,11 @@
 """Tiny, complete model artifacts and tiny labelled corpora for tests (seconds, no downloads).
 
-`make_tiny_artifact` goes through the same `training.artifact.write_artifact` as a real training
-run, so an artifact made here has exactly the layout the service will meet in production.
+`make_tiny_artifact` calls `training.artifact.write_artifact`, which chains the same three steps
+a training run's export (`training.train.export_and_score`) calls one by one:
+`staging_directory`, `export_model_files` (ONNX export, parity gate, tokenizer and labels) and
+`build_metadata`. So an artifact made here has exactly the layout the service will meet in
+production; what differs is that a real run scores the staged graph on its test split and
+records those metrics, where the tiny artifact records the untrained model's PyTorch scores.
 """
 
 from __future__ import annotations
@@ -63,9 +67,9 @@ def make_tiny_artifact(
     """
     import torch
 
+    from artifact.tokenization import encode_texts, pad_batch, pad_token_id
     from training.artifact import write_artifact
     from training.metrics import classification_metrics
-    from training.tokenization import encode_texts, pad_batch, pad_token_id
 
     model = make_tiny_model(variant, seed=seed, num_labels=num_labels)
     tokenizer = make_tiny_tokenizer()

@@ -1,9 +1,11 @@
-"""The model artifact the service loads: `model.onnx`, `tokenizer.json`, `labels.json`,
-`metadata.json` (docs/contracts.md).
+"""Writing the model artifact the service loads: `model.onnx`, `tokenizer.json`, `labels.json`,
+`metadata.json` (docs/contracts.md; the names, the loader and the tokenization are the `artifact`
+package's).
 
-A directory is built under a temporary sibling name and renamed into place only once all four
-files exist and the ONNX graph matched PyTorch, so a crash or a failed parity check never leaves
-something that looks like a finished artifact.
+A directory is built under a temporary sibling name and renamed into place only once the ONNX
+graph matched PyTorch and the `artifact` loader accepts the four files, so a crash, a failed
+parity check or a metadata.json the readers would refuse never leaves something that looks like
+a finished artifact.
 """
 
 from __future__ import annotations
@@ -18,9 +20,12 @@ from importlib import metadata as importlib_metadata
 from pathlib import Path
 from typing import Any
 
-from training.tokenization import as_tokenizer, encode_texts, pad_batch, pad_token_id
+from tokenizers import Tokenizer
 
-ARTIFACT_FILES = ("model.onnx", "tokenizer.json", "labels.json", "metadata.json")
+from artifact.card import ArtifactError, load_card
+from artifact.files import LABELS_FILE, METADATA_FILE, MODEL_FILE, TOKENIZER_FILE
+from artifact.tokenization import as_tokenizer, encode_texts, pad_batch, pad_token_id
+
 # Keys of metadata.json the caller knows and the model does not.
 CALLER_METADATA_KEYS = ("name", "version", "base_model", "dataset", "metrics", "training_time_s")
 # Keys derived here from the model, the export and the environment.
@@ -60,7 +65,8 @@ def staging_directory(out_dir: str | Path) -> Iterator[Path]:
     """Yield an empty sibling directory of `out_dir`; on success it replaces `out_dir`.
 
     On any exception the staged directory is removed and `out_dir` is left as it was. The final
-    step checks that every artifact file exists before renaming.
+    step reads the staged files with the readers' loader (`artifact.card.load_card`) before
+    renaming: every file exists and metadata.json has the fields, of the types, readers need.
     """
     out_dir = Path(out_dir)
     out_dir.parent.mkdir(parents=True, exist_ok=True)
@@ -68,9 +74,10 @@ def staging_directory(out_dir: str | Path) -> Iterator[Path]:
     staged.mkdir()
     try:
         yield staged
-        missing = [name for name in ARTIFACT_FILES if not (staged / name).is_file()]
-        if missing:
-            raise RuntimeError(f"artifact {out_dir} is incomplete, missing {missing}")
+        try:
+            load_card(staged)
+        except ArtifactError as error:
+            raise ArtifactError(f"artifact {out_dir} was not written: {error}") from error
     except BaseException:
         shutil.rmtree(staged, ignore_errors=True)
         raise
@@ -113,11 +120,11 @@ def export_model_files(
         )
     tokenizer = as_tokenizer(tokenizer)
     model = model.to("cpu").eval()
-    onnx_path = directory / "model.onnx"
+    onnx_path = directory / MODEL_FILE
     export_onnx(model, str(onnx_path))
     parity = check_parity(model, onnx_path, tokenizer, parity_texts, max_length, atol)
-    tokenizer.save(str(directory / "tokenizer.json"))
-    _write_json(directory / "labels.json", list(labels))
+    tokenizer.save(str(directory / TOKENIZER_FILE))
+    _write_json(directory / LABELS_FILE, list(labels))
     return parity
 
 
@@ -130,16 +137,16 @@ def check_parity(
     atol: float,
 ) -> dict:
     """Compare ONNX Runtime with PyTorch on `texts`, in batches of mixed lengths."""
-    import onnxruntime as ort
     import torch
 
+    from artifact.runtime import create_session
     from model.onnx_export import check_onnx_parity
 
     if not texts:
         raise ValueError("parity needs at least one document")
     sequences = encode_texts(tokenizer, texts, max_length)
     pad_id = pad_token_id(as_tokenizer(tokenizer))
-    session = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
+    session = create_session(onnx_path, device="cpu")
     reports = []
     for start in range(0, len(sequences), PARITY_BATCH_SIZE):
         input_ids, attention_mask = pad_batch(sequences[start : start + PARITY_BATCH_SIZE], pad_id)
@@ -170,6 +177,18 @@ def check_parity(
             f"no artifact was written"
         )
     return parity
+
+
+def load_tokenizer(name_or_path: str | Path) -> Tokenizer:
+    """The tokenizer of a base model, which the artifact ships: its `tokenizer.json` when the
+    directory has one, otherwise whatever `transformers.AutoTokenizer` builds (a hub id, or a
+    directory with `vocab.txt`); truncation and padding disabled either way."""
+    local = Path(name_or_path) / TOKENIZER_FILE
+    if local.is_file():
+        return as_tokenizer(Tokenizer.from_file(str(local)))
+    from transformers import AutoTokenizer
+
+    return as_tokenizer(AutoTokenizer.from_pretrained(str(name_or_path)))
 
 
 def model_metadata(config: Any, max_length: int) -> dict:
@@ -253,7 +272,7 @@ def write_artifact(
             atol=atol,
         )
         full = build_metadata(metadata, config=model.config, max_length=max_length, parity=parity)
-        _write_json(staged / "metadata.json", full)
+        _write_json(staged / METADATA_FILE, full)
     return out_dir
 
 

@@ -28,14 +28,17 @@ import torch
 from transformers import Trainer, TrainerCallback, TrainingArguments, set_seed
 from transformers.trainer_utils import get_last_checkpoint
 
+from artifact.card import read_tokenizer
+from artifact.files import MODEL_FILE, TOKENIZER_FILE
+from artifact.runtime import OnnxClassifier
+from artifact.tokenization import encode_texts, pad_batch, pad_token_id
 from training.args import DataArguments, ModelArguments, RecipeArguments
-from training.artifact import build_metadata, export_model_files, staging_directory
+from training.artifact import build_metadata, export_model_files, load_tokenizer, staging_directory
 from training.backbone import load_classifier, resolve_base_model
 from training.data import load_splits
 from training.documents import Document
-from training.evaluate import OnnxClassifier, score
+from training.evaluate import score
 from training.splits import DataSplits
-from training.tokenization import encode_texts, load_tokenizer, pad_batch, pad_token_id
 
 logger = logging.getLogger(__name__)
 
@@ -225,8 +228,9 @@ def export_and_score(
             max_length=recipe.max_length,
             atol=recipe.parity_atol,
         )
-        classifier = OnnxClassifier.from_files(
-            staged / "model.onnx", staged / "tokenizer.json", splits.label_names, recipe.max_length
+        shipped_tokenizer = read_tokenizer(staged / TOKENIZER_FILE)
+        classifier = OnnxClassifier(
+            staged / MODEL_FILE, shipped_tokenizer, splits.label_names, recipe.max_length
         )
         test_metrics = score(classifier, splits.test, recipe.eval_batch_size or recipe.batch_size)
         caller = {

@@ -6,7 +6,8 @@ import onnxruntime as ort
 import pytest
 import torch
 
-from model.onnx_export import ONNX_INPUT_NAMES, ONNX_OUTPUT_NAMES, check_onnx_parity, export_onnx
+from artifact.files import ONNX_INPUT_NAMES, ONNX_OUTPUT_NAMES
+from model.onnx_export import check_onnx_parity, export_onnx
 from tests.factories import make_tiny_model, tiny_config_kwargs
 from tests.model.conftest import ALL_VARIANTS, ragged_batch
 

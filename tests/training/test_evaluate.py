@@ -11,14 +11,15 @@ import numpy as np
 import pytest
 import torch
 
+from artifact.runtime import OnnxClassifier
+from artifact.tokenization import encode_texts
 from tests.artifacts import make_tiny_artifact, tiny_documents, tiny_label_names
 from tests.factories import make_tiny_model, make_tiny_tokenizer
 from tests.training.conftest import write_csv
 from training.__main__ import main
 from training.args import DataArguments
 from training.documents import DataError
-from training.evaluate import OnnxClassifier, evaluate_artifact
-from training.tokenization import encode_texts
+from training.evaluate import evaluate_artifact
 
 VARIANT = "pfc"
 
