@@ -11,6 +11,7 @@ import pytest
 from tokenizers import Tokenizer
 
 import model.onnx_export
+from artifact.card import ArtifactError, load_artifact
 from tests.artifacts import make_tiny_artifact, tiny_documents, tiny_label_names
 from tests.factories import make_tiny_model, make_tiny_tokenizer
 from training.artifact import ParityError, write_artifact
@@ -20,6 +21,7 @@ CONTRACT_KEYS = {
     "combine_layer", "num_combination_tokens", "num_layers", "max_length", "base_model",
     "dataset", "metrics", "training_time_s", "package_versions", "parity", "created_at",
 }  # fmt: skip
+PARITY_KEYS = {"max_abs_diff", "atol", "passed", "num_documents", "kept_counts_equal"}
 CALLER_METADATA = {
     "name": "t",
     "version": "1",
@@ -51,6 +53,7 @@ def test_metadata_has_every_contract_key(tiny_artifact):
     assert metadata["parity"]["passed"] is True
     assert metadata["parity"]["max_abs_diff"] <= metadata["parity"]["atol"] == 1e-4
     assert metadata["parity"]["num_documents"] == 12
+    assert set(metadata["parity"]) == PARITY_KEYS  # as docs/contracts.md lists them
     assert {"accuracy", "macro_f1", "micro_f1"} <= set(metadata["metrics"])
     assert metadata["package_versions"]["onnxruntime"] != "not installed"
     assert datetime.fromisoformat(metadata["created_at"]).utcoffset().total_seconds() == 0
@@ -58,6 +61,14 @@ def test_metadata_has_every_contract_key(tiny_artifact):
         assert (metadata["pruning"], metadata["combine_layer"]) == ("fuzzy", 5)
     else:
         assert (metadata["pruning"], metadata["combine_layer"]) == ("none", None)
+
+
+def test_the_readers_loader_accepts_what_was_written(tiny_artifact):
+    card = load_artifact(tiny_artifact).card
+    metadata = json.loads((tiny_artifact / "metadata.json").read_text())
+    assert card.labels == tuple(tiny_label_names(3))
+    assert (card.variant, card.num_layers, card.max_length) == (metadata["variant"], 5, 64)
+    assert card.combine_layer == metadata["combine_layer"]
 
 
 def test_tokenizer_file_loads_alone_with_truncation_and_padding_disabled(tiny_artifact):
@@ -139,6 +150,12 @@ def test_failure_keeps_the_previous_artifact(tmp_path):
 def test_metadata_is_checked(tmp_path, metadata, message):
     with pytest.raises(ValueError, match=message):
         write_tiny(tmp_path / "artifact", metadata=metadata)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_metadata_the_readers_would_refuse_is_never_written(tmp_path):
+    with pytest.raises(ArtifactError, match=r"metadata\.json: field 'version' must be a non-empty"):
+        write_tiny(tmp_path / "artifact", metadata={**CALLER_METADATA, "version": 2})
     assert list(tmp_path.iterdir()) == []
 
 
