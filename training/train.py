@@ -29,7 +29,7 @@ from transformers import Trainer, TrainerCallback, TrainingArguments, set_seed
 from transformers.trainer_utils import get_last_checkpoint
 
 from artifact.card import read_tokenizer
-from artifact.files import MODEL_FILE, TOKENIZER_FILE
+from artifact.files import METADATA_FILE, MODEL_FILE, TOKENIZER_FILE
 from artifact.runtime import OnnxClassifier
 from artifact.tokenization import encode_texts, pad_batch, pad_token_id
 from training.args import DataArguments, ModelArguments, RecipeArguments
@@ -245,7 +245,7 @@ def export_and_score(
         metadata = build_metadata(
             caller, config=model.config, max_length=recipe.max_length, parity=parity
         )
-        write_json(staged / "metadata.json", metadata)
+        write_json(staged / METADATA_FILE, metadata)
     metrics = {
         **test_metrics,
         "validation": best_validation_scores(trainer),
