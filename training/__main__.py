@@ -20,6 +20,7 @@ from training.args import DataArguments, EvaluateArguments, ModelArguments, Reci
 from training.artifact import ParityError
 from training.documents import DataError
 
+DEGENERATE_EXIT_CODE = 3  # --fail-on-degenerate: the artifact is written, the pipeline stops
 TRAIN_GROUPS = (ModelArguments, DataArguments, RecipeArguments)
 EVALUATE_GROUPS = (DataArguments, EvaluateArguments)
 COMMANDS = {
@@ -73,12 +74,17 @@ def train_command(argv: Sequence[str]) -> int:
     from training.train import train
 
     result = train(model_args, data_args, recipe)
-    if result is not None:
-        print(f"artifact: {result.artifact_dir}")
-        print(
-            f"test accuracy {result.metrics['accuracy']:.4f}, macro-F1 "
-            f"{result.metrics['macro_f1']:.4f}, micro-F1 {result.metrics['micro_f1']:.4f}"
-        )
+    if result is None:
+        return 0
+    print(f"artifact: {result.artifact_dir}")
+    print(
+        f"test accuracy {result.metrics['accuracy']:.4f}, macro-F1 "
+        f"{result.metrics['macro_f1']:.4f}, micro-F1 {result.metrics['micro_f1']:.4f}"
+    )
+    for warning in result.metrics["warnings"]:
+        print(f"warning: {warning}", file=sys.stderr)
+    if result.metrics["warnings"] and recipe.fail_on_degenerate:
+        return DEGENERATE_EXIT_CODE
     return 0
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from model import variants
+from training import recipes
 
 PRECISION_CHOICES = ["fp32", "fp16", "bf16"]
 
@@ -106,21 +107,45 @@ class DataArguments:
 
 @dataclass
 class RecipeArguments:
-    """How to train (defaults: the paper's recipe) and where to write."""
+    """How to train and where to write. Options left unset take the `--recipe`'s values."""
 
     output_dir: str | None = _option(
         None,
         "Run directory: checkpoints/, split.json, metrics.json and the exported artifact/.",
     )
+    recipe: str = _option(
+        recipes.DEFAULT_RECIPE,
+        "Defaults for the options below that are left unset: "
+        + "; ".join(f"{r.name}: {r.summary}" for r in recipes.RECIPES.values())
+        + ".",
+        choices=list(recipes.RECIPES),
+    )
     max_length: int = _option(512, "Tokens per document, [CLS] and [SEP] included.")
-    epochs: float = _option(3.0, "Training epochs.")
+    epochs: float | None = _option(None, "Training epochs (unset: the recipe's).")
     batch_size: int = _option(16, "Documents per step and device.")
     eval_batch_size: int | None = _option(
         None, "Documents per evaluation batch (unset: --batch-size)."
     )
     gradient_accumulation_steps: int = _option(1, "Steps to accumulate before an update.")
-    learning_rate: float = _option(2e-5, "Peak learning rate of AdamW.")
-    warmup_ratio: float = _option(0.1, "Share of the steps with a linear learning-rate warm-up.")
+    learning_rate: float | None = _option(
+        None, "Peak learning rate of AdamW for the pretrained encoder (unset: the recipe's)."
+    )
+    new_parameters_lr_scale: float | None = _option(
+        None,
+        "Learning rate of the parameters the checkpoint lacks (classifier, combining module, "
+        "combination tokens, an untrained pooler) as a multiple of --learning-rate "
+        "(unset: the recipe's).",
+    )
+    pooling: str | None = _option(
+        None,
+        "How the variants without combining pool a document: pooler ([CLS] through BERT's "
+        "pooler), mean (mean of the tokens), or auto (mean when the checkpoint's pooler was not "
+        "trained for [CLS], as in sentence-transformers checkpoints). Unset: the recipe's.",
+        choices=list(recipes.POOLING_CHOICES),
+    )
+    warmup_ratio: float | None = _option(
+        None, "Share of the steps with a linear learning-rate warm-up (unset: the recipe's)."
+    )
     weight_decay: float = _option(0.01, "AdamW weight decay.")
     seed: int = _option(42, "Seed of initialisation, shuffling, dropout and Gumbel noise.")
     precision: str = _option(
@@ -130,6 +155,23 @@ class RecipeArguments:
         True,
         "Resume from the last checkpoint in OUTPUT_DIR/checkpoints when there is one "
         "(--no-resume deletes the old checkpoints and starts over).",
+    )
+    save_steps: int | None = _option(
+        None,
+        "Evaluate on the validation split and write a checkpoint every this many optimizer "
+        "steps (the best one, by validation loss, is kept). Unset: at every epoch's end and "
+        "whenever --save-minutes have passed since the last checkpoint.",
+    )
+    save_minutes: float = _option(
+        5.0,
+        "Without --save-steps: evaluate and checkpoint at least this often (minutes of "
+        "training), so that an interruption costs minutes, not an epoch. 0 turns it off.",
+    )
+    fail_on_degenerate: bool = _option(
+        False,
+        "Exit with status 3 (after writing the artifact) when the model does not clearly beat "
+        "always predicting the most frequent training label, or gives one label to almost "
+        "every test document.",
     )
     logging_steps: int = _option(50, "Log the training loss every this many steps.")
     save_total_limit: int = _option(2, "Checkpoints kept (the best is always kept).")
@@ -142,6 +184,20 @@ class RecipeArguments:
     artifact_version: str = _option("1", "Version in metadata.json.")
 
     def __post_init__(self):
+        recipe = recipes.get_recipe(self.recipe)
+        for name in (
+            "epochs",
+            "learning_rate",
+            "new_parameters_lr_scale",
+            "pooling",
+            "warmup_ratio",
+        ):
+            if getattr(self, name) is None:
+                setattr(self, name, getattr(recipe, name))
+        if self.save_steps is not None and self.save_steps < 1:
+            raise ValueError(f"--save-steps must be >= 1, got {self.save_steps}")
+        if self.save_minutes < 0:
+            raise ValueError(f"--save-minutes must be >= 0, got {self.save_minutes}")
         if self.batch_size < 1 or self.max_length < 2 or self.epochs <= 0:
             raise ValueError(
                 f"need --batch-size >= 1, --max-length >= 2 and --epochs > 0, got "

@@ -35,9 +35,12 @@ from artifact.tokenization import encode_texts, pad_batch, pad_token_id
 from training.args import DataArguments, ModelArguments, RecipeArguments
 from training.artifact import build_metadata, export_model_files, load_tokenizer, staging_directory
 from training.backbone import load_classifier, resolve_base_model
+from training.checkpointing import CheckpointTimer, TrainingClock
 from training.data import load_splits
 from training.documents import Document
 from training.evaluate import score
+from training.optimizer import CoreBertTrainer
+from training.quality import quality_metrics
 from training.splits import DataSplits
 
 logger = logging.getLogger(__name__)
@@ -71,27 +74,6 @@ class PaddingCollator:
         }
 
 
-class TrainingClock(TrainerCallback):
-    """Training time across interruptions: each checkpoint records the seconds spent up to it,
-    and a resumed run starts its clock from there."""
-
-    FILE = "training_time.json"
-
-    def __init__(self, resumed_from: str | None):
-        self.offset = 0.0
-        if resumed_from and (Path(resumed_from) / self.FILE).is_file():
-            self.offset = json.loads((Path(resumed_from) / self.FILE).read_text())["seconds"]
-        self.started = time.perf_counter()
-
-    def elapsed(self) -> float:
-        return round(self.offset + time.perf_counter() - self.started, 2)
-
-    def on_save(self, args, state, control, **kwargs):
-        if state.is_world_process_zero:
-            checkpoint = Path(args.output_dir) / f"checkpoint-{state.global_step}"
-            write_json(checkpoint / self.FILE, {"seconds": self.elapsed()})
-
-
 @dataclass
 class RunResult:
     """What a finished run wrote (main process only)."""
@@ -103,8 +85,10 @@ class RunResult:
 
 
 def trainer_arguments(recipe: RecipeArguments, checkpoints_dir: Path) -> TrainingArguments:
-    """The paper's recipe as Trainer options: AdamW, linear warm-up and decay, evaluation and a
-    checkpoint every epoch, and the checkpoint with the lowest validation loss kept at the end."""
+    """The recipe as Trainer options: AdamW, linear warm-up and decay, evaluation and a
+    checkpoint every epoch (or every `--save-steps`), and the checkpoint with the lowest
+    validation loss kept at the end."""
+    interval = "epoch" if recipe.save_steps is None else "steps"
     return TrainingArguments(
         output_dir=str(checkpoints_dir),
         num_train_epochs=recipe.epochs,
@@ -116,8 +100,10 @@ def trainer_arguments(recipe: RecipeArguments, checkpoints_dir: Path) -> Trainin
         warmup_steps=recipe.warmup_ratio,  # a float in [0, 1) is a share of all steps
         lr_scheduler_type="linear",
         optim="adamw_torch",
-        eval_strategy="epoch",
-        save_strategy="epoch",
+        eval_strategy=interval,
+        save_strategy=interval,
+        eval_steps=recipe.save_steps,
+        save_steps=recipe.save_steps,
         logging_strategy="steps",
         logging_steps=recipe.logging_steps,
         load_best_model_at_end=True,
@@ -170,20 +156,24 @@ def train(
     splits = load_splits(data_args)
     logger.info("documents per split: %s, %d classes", splits.sizes(), len(splits.label_names))
     tokenizer = load_tokenizer(resolve_base_model(model_args))
-    model = load_classifier(model_args, splits.label_names)
+    model, new_parameter_names = load_classifier(model_args, splits.label_names, recipe.pooling)
     checkpoints_dir = output_dir / "checkpoints"
     resume_from = None
     if recipe.resume and checkpoints_dir.is_dir():
         resume_from = get_last_checkpoint(str(checkpoints_dir))
     clock = TrainingClock(resume_from)
-    trainer = Trainer(
+    timed = recipe.save_steps is None and recipe.save_minutes > 0
+    timer = [CheckpointTimer(recipe.save_minutes)] if timed else []
+    trainer = CoreBertTrainer(
         model=model,
+        new_parameter_names=new_parameter_names,
+        new_parameters_lr_scale=recipe.new_parameters_lr_scale,
         args=trainer_arguments(recipe, checkpoints_dir),
         train_dataset=encode_split(tokenizer, splits.train, splits, recipe.max_length),
         eval_dataset=encode_split(tokenizer, splits.validation, splits, recipe.max_length),
         data_collator=PaddingCollator(pad_token_id(tokenizer)),
         compute_metrics=validation_metrics,
-        callbacks=[clock, *callbacks],
+        callbacks=[clock, *timer, *callbacks],
     )
     if trainer.is_world_process_zero():
         if not recipe.resume:
@@ -233,6 +223,9 @@ def export_and_score(
             staged / MODEL_FILE, shipped_tokenizer, splits.label_names, recipe.max_length
         )
         test_metrics = score(classifier, splits.test, recipe.eval_batch_size or recipe.batch_size)
+        quality = quality_metrics(test_metrics, splits.label_ids(splits.train), splits.label_names)
+        warnings = quality.pop("warnings")
+        test_metrics.update(quality)
         caller = {
             "name": recipe.artifact_name or default_name(data_args, model_args),
             "version": recipe.artifact_version,
@@ -241,6 +234,7 @@ def export_and_score(
             "metrics": test_metrics,
             "training_time_s": training_time_s,
             "training": training_summary(trainer, recipe, resumed_from),
+            "warnings": warnings,
         }
         metadata = build_metadata(
             caller, config=model.config, max_length=recipe.max_length, parity=parity
@@ -251,8 +245,11 @@ def export_and_score(
         "validation": best_validation_scores(trainer),
         "training": {"time_s": training_time_s, **caller["training"]},
         "parity": parity,
+        "warnings": warnings,
     }
     write_json(output_dir / "metrics.json", metrics)
+    for warning in warnings:
+        logger.warning("%s\n%s\n%s", "!" * 78, warning, "!" * 78)
     logger.info(
         "test accuracy %.4f, macro-F1 %.4f (ONNX Runtime, %d documents); artifact: %s",
         test_metrics["accuracy"],
@@ -270,7 +267,10 @@ def training_summary(trainer: Trainer, recipe: RecipeArguments, resumed_from: st
         "steps": state.global_step,
         "batch_size": recipe.batch_size,
         "world_size": trainer.args.world_size,
+        "recipe": recipe.recipe,
         "learning_rate": recipe.learning_rate,
+        "new_parameters_lr_scale": recipe.new_parameters_lr_scale,
+        "pooling": trainer.model.config.pooling,
         "warmup_ratio": recipe.warmup_ratio,
         "seed": recipe.seed,
         "precision": recipe.precision,
@@ -278,7 +278,14 @@ def training_summary(trainer: Trainer, recipe: RecipeArguments, resumed_from: st
         if state.best_model_checkpoint
         else None,
         "resumed_from": Path(resumed_from).name if resumed_from else None,
+        # Optimizer steps taken before this sitting (0 for a run that did not resume).
+        "resumed_at_step": checkpoint_step(resumed_from) if resumed_from else 0,
     }
+
+
+def checkpoint_step(checkpoint: str) -> int:
+    """The global step a Trainer checkpoint directory (`checkpoint-N`) was written at."""
+    return int(Path(checkpoint).name.rsplit("-", 1)[1])
 
 
 def best_validation_scores(trainer: Trainer) -> dict:

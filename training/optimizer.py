@@ -1,0 +1,48 @@
+"""The optimizer of a run: AdamW as the Trainer builds it, with the parameters the checkpoint
+did not hold (classifier, combining module, combination tokens) at a larger learning rate."""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+
+import torch
+from transformers import Trainer
+
+
+def scale_new_parameters(
+    groups: list[dict], new_parameters: Collection[torch.nn.Parameter], scale: float
+) -> list[dict]:
+    """Split each parameter group into pretrained and new parameters; the new ones' `lr` is
+    multiplied by `scale` (the scheduler then scales both alike)."""
+    new_ids = {id(parameter) for parameter in new_parameters}
+    split = []
+    for group in groups:
+        for is_new in (False, True):
+            params = [p for p in group["params"] if (id(p) in new_ids) == is_new]
+            if params:
+                lr = group["lr"] * (scale if is_new else 1.0)
+                split.append({**group, "params": params, "lr": lr, "new_parameters": is_new})
+    return split
+
+
+class CoreBertTrainer(Trainer):
+    """The HF Trainer, with `new_parameter_names` trained at `new_parameters_lr_scale` x lr."""
+
+    def __init__(
+        self, *args, new_parameter_names: Collection[str] = (), new_parameters_lr_scale=1.0, **kw
+    ):
+        super().__init__(*args, **kw)
+        self.new_parameter_names = frozenset(new_parameter_names)
+        self.new_parameters_lr_scale = new_parameters_lr_scale
+
+    def create_optimizer(self, model=None):
+        optimizer = super().create_optimizer(model)
+        if self.new_parameters_lr_scale == 1.0 or not self.new_parameter_names:
+            return optimizer
+        named = dict((self.model if model is None else model).named_parameters())
+        new = [named[name] for name in self.new_parameter_names if name in named]
+        groups = scale_new_parameters(optimizer.param_groups, new, self.new_parameters_lr_scale)
+        optimizer.param_groups.clear()  # nothing is stepped yet: regroup in place
+        for group in groups:
+            optimizer.add_param_group(group)
+        return optimizer
