@@ -44,6 +44,11 @@ class ModelCard:
         return dict(self.metadata.get("metrics") or {})
 
     @property
+    def warnings(self) -> list[str]:
+        """Quality warnings training recorded (a degenerate model, say); empty when none."""
+        return list(self.metadata.get("warnings") or [])
+
+    @property
     def dataset(self) -> dict[str, Any]:
         """How the training data was read and split, to re-create the test split."""
         return dict(self.metadata.get("dataset") or {})
@@ -129,6 +134,14 @@ def card_from_metadata(
     for key in ("metrics", "dataset"):
         value = metadata.get(key)
         _expect(path, key, value, value is None or isinstance(value, dict), "an object")
+    warnings = metadata.get("warnings")
+    _expect(
+        path,
+        "warnings",
+        warnings,
+        warnings is None or (isinstance(warnings, list) and all(map(_is_text, warnings))),
+        "a list of strings",
+    )
     return ModelCard(
         name=metadata["name"],
         version=metadata["version"],

@@ -56,6 +56,8 @@ def create_app(settings: Settings | None = None, classifier: Classifier | None =
         engine = ClassifierEngine(backend, settings, metrics)
         app.state.engine = engine
         await engine.start()
+        for warning in engine.card.warnings:
+            logger.warning("model %s was trained with a warning: %s", engine.card.name, warning)
         logger.info("ready: %s on %s", engine.card.name, backend.provider)
         try:
             yield

@@ -145,6 +145,7 @@ def build_router(settings: Settings) -> APIRouter:
             labels=list(card.labels),
             max_length=engine.classifier.max_length,
             metrics=card.metrics,
+            warnings=card.warnings,
             metadata=card.metadata,
         )
 

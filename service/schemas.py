@@ -129,6 +129,9 @@ class ModelInfo(BaseModel):
     labels: list[str]
     max_length: int = Field(description="Tokens per document after truncation.")
     metrics: dict[str, Any] = Field(description="Test-split metrics from metadata.json.")
+    warnings: list[str] = Field(
+        description="Quality warnings recorded at training (a degenerate model); empty if none."
+    )
     metadata: dict[str, Any] = Field(description="The artifact's metadata.json.")
 
 

@@ -113,3 +113,13 @@ def test_a_broken_tokenizer_file_is_named(hand_made: Path) -> None:
     (hand_made / "tokenizer.json").write_text('{"version": "1.0"}')
     with pytest.raises(ArtifactError, match=r"tokenizer\.json is not a tokenizers\.Tokenizer"):
         load_artifact(hand_made)
+
+
+def test_warnings_must_be_a_list_of_strings(tmp_path):
+    from artifact.card import ArtifactError, card_from_metadata
+
+    metadata = {"name": "m", "version": "1", "variant": "pfc", "max_length": 16, "num_layers": 2}
+    assert card_from_metadata({**metadata, "warnings": ["low"]}, ("a",)).warnings == ["low"]
+    assert card_from_metadata(metadata, ("a",)).warnings == []
+    with pytest.raises(ArtifactError, match="'warnings' must be a list of strings"):
+        card_from_metadata({**metadata, "warnings": "low"}, ("a",))

@@ -139,6 +139,23 @@ async def test_health_model_and_docs_endpoints(settings_for, tiny_artifact):
     assert {"/classify", "/health/live", "/health/ready", "/v1/model"} <= set(paths)
 
 
+async def test_a_model_trained_with_a_warning_says_so_at_start_and_in_model_info(
+    tiny_artifact, settings_for, tmp_path, caplog
+):
+    import shutil
+
+    artifact = shutil.copytree(tiny_artifact, tmp_path / "artifact")
+    metadata = json.loads((artifact / "metadata.json").read_text())
+    warning = "degenerate model: 100% of the test documents get 'sport'"
+    (artifact / "metadata.json").write_text(json.dumps({**metadata, "warnings": [warning]}))
+    async with serve(settings_for().model_copy(update={"model_dir": artifact})) as client:
+        info = (await client.get("/v1/model")).json()
+    assert info["warnings"] == [warning]
+    assert f"trained with a warning: {warning}" in caplog.text
+    async with serve(settings_for()) as client:
+        assert (await client.get("/v1/model")).json()["warnings"] == []
+
+
 async def test_cuda_requested_without_a_gpu_serves_on_cpu(settings_for, caplog):
     if "CUDAExecutionProvider" in ort.get_available_providers():
         pytest.skip("this machine has the CUDA provider")
