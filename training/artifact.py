@@ -29,20 +29,8 @@ from artifact.tokenization import as_tokenizer, encode_texts, pad_batch, pad_tok
 # Keys of metadata.json the caller knows and the model does not.
 CALLER_METADATA_KEYS = ("name", "version", "base_model", "dataset", "metrics", "training_time_s")
 # Keys derived here from the model, the export and the environment.
-DERIVED_METADATA_KEYS = (
-    "variant",
-    "pruning",
-    "keep_ratio",
-    "fuzzy_quantiles",
-    "alpha_cuts",
-    "combine_layer",
-    "num_combination_tokens",
-    "num_layers",
-    "max_length",
-    "package_versions",
-    "parity",
-    "created_at",
-)
+# Keys derived from the export and the environment (the model's own come from its config).
+EXPORT_METADATA_KEYS = ("package_versions", "parity", "created_at")
 VERSIONED_PACKAGES = (
     "corebert",
     "torch",
@@ -192,15 +180,10 @@ def load_tokenizer(name_or_path: str | Path) -> Tokenizer:
 
 
 def model_metadata(config: Any, max_length: int) -> dict:
-    """The metadata keys that describe the network: variant, knobs, depth, sequence length."""
+    """The metadata keys that describe the network: the method's options as the config holds
+    them (`CoreBertConfig.method_options`), depth and sequence length."""
     return {
-        "variant": config.variant,
-        "pruning": config.pruning,
-        "keep_ratio": config.keep_ratio,
-        "fuzzy_quantiles": list(config.fuzzy_quantiles),
-        "alpha_cuts": list(config.alpha_cuts),
-        "combine_layer": config.combine_layer,
-        "num_combination_tokens": config.num_combination_tokens,
+        **config.method_options(),
         "num_layers": config.num_hidden_layers,
         "max_length": max_length,
     }
@@ -217,13 +200,14 @@ def package_versions() -> dict[str, str]:
     return versions
 
 
-def check_caller_metadata(caller: dict) -> None:
+def check_caller_metadata(caller: dict, config: Any) -> None:
     """The caller's keys (name, version, base_model, dataset, metrics, training_time_s, and any
-    extra) are all there and override none of the derived keys."""
+    extra) are all there and override none of the keys derived from `config` and the export."""
     missing = [key for key in CALLER_METADATA_KEYS if key not in caller]
     if missing:
         raise ValueError(f"metadata is missing {missing}")
-    overridden = sorted(set(caller) & set(DERIVED_METADATA_KEYS))
+    derived = {*model_metadata(config, max_length=0), *EXPORT_METADATA_KEYS}
+    overridden = sorted(set(caller) & derived)
     if overridden:
         raise ValueError(f"metadata keys {overridden} are derived from the model; do not pass them")
     for key in ("accuracy", "macro_f1", "micro_f1"):
@@ -233,7 +217,7 @@ def check_caller_metadata(caller: dict) -> None:
 
 def build_metadata(caller: dict, *, config: Any, max_length: int, parity: dict) -> dict:
     """Caller keys merged with the keys derived from the model, the export and the environment."""
-    check_caller_metadata(caller)
+    check_caller_metadata(caller, config)
     return {
         **caller,
         **model_metadata(config, max_length),
@@ -260,7 +244,7 @@ def write_artifact(
     `ParityError` (nothing written) when ONNX and PyTorch disagree on `parity_texts`.
     """
     out_dir = Path(out_dir)
-    check_caller_metadata(metadata)
+    check_caller_metadata(metadata, model.config)
     with staging_directory(out_dir) as staged:
         parity = export_model_files(
             staged,
