@@ -40,6 +40,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from artifact.files import DYNAMIC_AXES, ONNX_INPUT_NAMES, ONNX_OUTPUT_NAMES  # noqa: E402
+from benchmarks.accuracy_plan import CONFIGS  # noqa: E402
 from benchmarks.doc_sections import command_line, replace_section  # noqa: E402
 
 BERT_BASE = dict(
@@ -51,13 +52,8 @@ BERT_BASE = dict(
     vocab_size=30522,
     num_labels=5,
 )
-VARIANTS = {
-    # name: CoreBertConfig overrides
-    "p": dict(variant="p"),
-    "pf": dict(variant="pf"),
-    "pfc (Lc=7)": dict(variant="pfc", combine_layer=7),
-    "pfc (Lc=11)": dict(variant="pfc", combine_layer=11),
-}
+# The accuracy report's configurations timed here (bert is the baseline, in its optimized form).
+TIMED_CONFIGS = tuple(CONFIGS[key] for key in ("p", "pf", "pfc-lc7", "pfc-lc11"))
 BASELINE = "bert (ORT-optimized)"
 LOGITS = ONNX_OUTPUT_NAMES[0]  # the one output every graph here has (the baseline has no other)
 SECTION = "model_speed"
@@ -96,7 +92,7 @@ def build_models(workdir: Path) -> tuple[dict[str, Path], dict[str, int]]:
     from onnxruntime.transformers import optimizer
     from transformers import BertConfig, BertForSequenceClassification
 
-    from model import CoreBertForSequenceClassification
+    from model import CoreBertForSequenceClassification, map_paper_layer
     from model.onnx_export import export_onnx
 
     workdir.mkdir(parents=True, exist_ok=True)
@@ -119,11 +115,17 @@ def build_models(workdir: Path) -> tuple[dict[str, Path], dict[str, int]]:
         stats = {k: v for k, v in optimized.get_fused_operator_statistics().items() if v}
         stats_file.write_text(json.dumps(stats))
         optimized.save_model_to_file(str(paths[BASELINE]))
-    for name, overrides in VARIANTS.items():
+    for config in TIMED_CONFIGS:
+        name = config.name
         path = workdir / f"corebert_{name.replace(' ', '').replace('(', '_').strip(')')}.onnx"
         paths[name] = path
         if not path.exists():
-            variant = CoreBertForSequenceClassification.from_backbone(weights, **overrides)
+            layer = {}
+            if config.paper_layer is not None:  # bert-base has the paper's 12 layers
+                layer = {"combine_layer": map_paper_layer(config.paper_layer, 12)}
+            variant = CoreBertForSequenceClassification.from_backbone(
+                weights, config.variant, **layer
+            )
             export_onnx(variant.eval(), path)
     return paths, json.loads(stats_file.read_text())
 

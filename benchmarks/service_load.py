@@ -221,50 +221,34 @@ def measure_raw(
     max_length: int,
     args: argparse.Namespace,
 ) -> list[RawResult]:
-    """Bare `InferenceSession.run` on pre-tokenized batches of the same documents."""
-    import onnxruntime as ort
-    from tokenizers import Tokenizer
+    """Bare `InferenceSession.run` on pre-tokenized batches of the same documents, with the
+    service's session options (`artifact.runtime.session_options`)."""
+    from artifact.card import read_tokenizer
+    from artifact.files import MODEL_FILE, TOKENIZER_FILE
+    from artifact.runtime import CUDA_PROVIDER, create_session, run_session, session_options
+    from artifact.tokenization import encode_texts, pad_batch, pad_token_id
 
-    tokenizer = Tokenizer.from_file(str(model_dir / "tokenizer.json"))
-    tokenizer.no_padding()
-    tokenizer.enable_truncation(max_length)
-    sequences = [encoding.ids for encoding in tokenizer.encode_batch(list(documents))]
-    options = ort.SessionOptions()
-    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    options.intra_op_num_threads = args.threads
-    options.add_session_config_entry("session.intra_op.allow_spinning", "0")  # as the service
-    providers = (
-        [provider] if provider == "CPUExecutionProvider" else [provider, "CPUExecutionProvider"]
-    )
-    session = ort.InferenceSession(
-        str(model_dir / "model.onnx"), sess_options=options, providers=providers
-    )
+    tokenizer = read_tokenizer(model_dir / TOKENIZER_FILE)
+    sequences = encode_texts(tokenizer, documents, max_length)
+    pad_id = pad_token_id(tokenizer)
+    device = "cuda" if provider == CUDA_PROVIDER else "cpu"
+    session = create_session(model_dir / MODEL_FILE, device, session_options(args.threads))
     results = []
     for batch_size in batch_sizes:
         batches = [
-            padded(sequences[start : start + batch_size])
+            pad_batch(sequences[start : start + batch_size], pad_id)
             for start in range(0, len(sequences) - batch_size + 1, batch_size)
         ]
         rates = []
         for repeat in range(args.raw_repeats + 1):
             started = time.perf_counter()
             for input_ids, attention_mask in batches:
-                session.run(None, {"input_ids": input_ids, "attention_mask": attention_mask})
+                run_session(session, input_ids, attention_mask)
             if repeat:  # the first pass warms up
                 rates.append(len(batches) * batch_size / (time.perf_counter() - started))
         results.append(RawResult(batch_size, statistics.median(rates)))
         logger.info("raw ONNX Runtime, batch %d: %.1f docs/s", batch_size, results[-1].docs_per_s)
     return results
-
-
-def padded(sequences: Sequence[list[int]]) -> tuple[np.ndarray, np.ndarray]:
-    width = max(len(ids) for ids in sequences)
-    input_ids = np.zeros((len(sequences), width), dtype=np.int64)  # (batch, sequence)
-    attention_mask = np.zeros_like(input_ids)
-    for row, ids in enumerate(sequences):
-        input_ids[row, : len(ids)] = ids
-        attention_mask[row, : len(ids)] = 1
-    return input_ids, attention_mask
 
 
 # --- report ---------------------------------------------------------------------------------
@@ -405,11 +389,12 @@ def main() -> None:
 
 
 def mean_token_count(model_dir: Path, documents: Sequence[str], max_length: int) -> float:
-    from tokenizers import Tokenizer
+    from artifact.card import read_tokenizer
+    from artifact.files import TOKENIZER_FILE
+    from artifact.tokenization import encode_texts
 
-    tokenizer = Tokenizer.from_file(str(model_dir / "tokenizer.json"))
-    tokenizer.enable_truncation(max_length)
-    return statistics.mean(len(e.ids) for e in tokenizer.encode_batch(list(documents)))
+    tokenizer = read_tokenizer(model_dir / TOKENIZER_FILE)
+    return statistics.mean(len(ids) for ids in encode_texts(tokenizer, documents, max_length))
 
 
 if __name__ == "__main__":
