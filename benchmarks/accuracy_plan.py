@@ -66,6 +66,9 @@ class Settings:
     warmup_ratio: float = 0.1
     seed: int = 42
     split_seed: int = 42
+    # The paper's recipe (BERT's pooler for the variants without combining, one learning rate
+    # for every parameter) with the rate and epochs above: what every record was trained with.
+    recipe: str = "paper"
 
     def identifier(self) -> str:
         encoded = json.dumps(asdict(self), sort_keys=True).encode()
@@ -126,6 +129,9 @@ class Piece:
             *self.settings.options(),
             "--output-dir", str(run_dir),
             "--artifact-name", f"{self.dataset}-{self.config}",
+            # Evaluate and keep checkpoints at epoch ends only, so that every piece picks its
+            # best checkpoint among the same candidates (resuming then loses at most an epoch).
+            "--save-minutes", "0",
         ]  # fmt: skip
 
 
