@@ -16,6 +16,7 @@ from pathlib import Path
 
 from transformers import HfArgumentParser
 
+from artifact.card import ArtifactError
 from training.args import DataArguments, EvaluateArguments, ModelArguments, RecipeArguments
 from training.artifact import ParityError
 from training.documents import DataError
@@ -123,7 +124,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     command = train_command if argv[0] == "train" else evaluate_command
     try:
         return command(argv[1:])
-    except (DataError, ParityError) as error:
+    except (DataError, ParityError, ArtifactError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
 

@@ -112,7 +112,7 @@ def export_model_files(
     export_onnx(model, str(onnx_path))
     parity = check_parity(model, onnx_path, tokenizer, parity_texts, max_length, atol)
     tokenizer.save(str(directory / TOKENIZER_FILE))
-    _write_json(directory / LABELS_FILE, list(labels))
+    write_json(directory / LABELS_FILE, list(labels))
     return parity
 
 
@@ -256,7 +256,7 @@ def write_artifact(
             atol=atol,
         )
         full = build_metadata(metadata, config=model.config, max_length=max_length, parity=parity)
-        _write_json(staged / METADATA_FILE, full)
+        write_json(staged / METADATA_FILE, full)
     return out_dir
 
 
@@ -269,5 +269,8 @@ def _check_labels(labels: Sequence[str], num_labels: int) -> None:
         raise ValueError(f"label names must be unique, got {list(labels)}")
 
 
-def _write_json(path: Path, value: Any) -> None:
+def write_json(path: Path, value: Any) -> None:
+    """`value` as indented UTF-8 JSON at `path` (parent directories created): every JSON file a
+    run writes, in the artifact and beside it."""
+    path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(value, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")

@@ -15,7 +15,6 @@ Run directory layout:
 
 from __future__ import annotations
 
-import json
 import logging
 import shutil
 import time
@@ -33,7 +32,13 @@ from artifact.files import METADATA_FILE, MODEL_FILE, TOKENIZER_FILE
 from artifact.runtime import OnnxClassifier
 from artifact.tokenization import encode_texts, pad_batch, pad_token_id
 from training.args import DataArguments, ModelArguments, RecipeArguments
-from training.artifact import build_metadata, export_model_files, load_tokenizer, staging_directory
+from training.artifact import (
+    build_metadata,
+    export_model_files,
+    load_tokenizer,
+    staging_directory,
+    write_json,
+)
 from training.backbone import load_classifier, resolve_base_model
 from training.checkpointing import CheckpointTimer, TrainingClock
 from training.data import load_splits
@@ -308,8 +313,3 @@ def run_config(*arguments) -> dict:
     for group in arguments:
         config.update(asdict(group))
     return config
-
-
-def write_json(path: Path, value) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(value, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")

@@ -103,3 +103,12 @@ def test_evaluation_imports_neither_torch_nor_transformers(artifact, test_csv):
         cwd=Path(__file__).parents[2],
     )
     assert result.stdout.strip() == "[]"
+
+
+def test_evaluate_of_an_incomplete_artifact_exits_with_what_is_missing(tmp_path, capsys):
+    from training.__main__ import main
+
+    (tmp_path / "labels.json").write_text('["a", "b"]')
+    assert main(["evaluate", str(tmp_path)]) == 1
+    error = capsys.readouterr().err
+    assert error.startswith("error:") and "model.onnx" in error and "metadata.json" in error

@@ -14,12 +14,12 @@ import onnxruntime as ort
 import pytest
 from transformers import TrainerCallback
 
+from artifact.runtime import OnnxClassifier
 from tests.artifacts import tiny_documents
 from tests.training.conftest import labelled_rows, train_argv, write_csv
 from training.__main__ import TRAIN_GROUPS, main, parse
 from training.args import DataArguments
 from training.data import load_splits
-from training.evaluate import OnnxClassifier
 from training.train import train
 
 EPOCHS = ("--epochs", "2")
