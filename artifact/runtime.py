@@ -8,7 +8,7 @@ tokenization import without it.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -17,7 +17,7 @@ from tokenizers import Encoding, Tokenizer
 
 from artifact.card import Artifact, load_artifact
 from artifact.files import ONNX_INPUT_NAMES, ONNX_OUTPUT_NAMES
-from artifact.tokenization import pad_batch, pad_token_id, truncating_tokenizer
+from artifact.tokenization import TokenIds, pad_batch, pad_token_id, truncating_tokenizer
 
 logger = logging.getLogger(__name__)
 
@@ -142,7 +142,7 @@ class OnnxClassifier:
         non-empty when something was cut)."""
         return self._tokenizer.encode_batch(list(texts))
 
-    def run(self, sequences: Sequence[Sequence[int]]) -> tuple[np.ndarray, np.ndarray]:
+    def run(self, sequences: Sequence[TokenIds]) -> tuple[np.ndarray, np.ndarray]:
         """Right-pad the sequences into one batch and run it: `(logits, kept_kv_counts)`."""
         return run_session(self._session, *pad_batch(sequences, self._pad_id))
 
@@ -150,7 +150,7 @@ class OnnxClassifier:
         self,
         texts: Sequence[str],
         batch_size: int = 16,
-        progress: Callable[[Sequence[int]], Sequence[int]] = lambda starts: starts,
+        progress: Callable[[Sequence[int]], Iterable[int]] = lambda starts: starts,
     ) -> tuple[np.ndarray, np.ndarray]:
         """`(logits (N, C), kept_kv_counts (N, L))` in the order of `texts`.
 
@@ -160,10 +160,12 @@ class OnnxClassifier:
         """
         sequences = [encoding.ids for encoding in self.encode(texts)]
         order = np.argsort([len(ids) for ids in sequences], kind="stable")
-        logits, kept = [None] * len(texts), [None] * len(texts)
+        logits: list[np.ndarray] = []  # per batch, in `order`
+        kept: list[np.ndarray] = []
         for start in progress(range(0, len(order), batch_size)):
             batch = order[start : start + batch_size]
             batch_logits, batch_kept = self.run([sequences[i] for i in batch])
-            for row, index in enumerate(batch):
-                logits[index], kept[index] = batch_logits[row], batch_kept[row]
-        return np.stack(logits), np.stack(kept)
+            logits.append(batch_logits)
+            kept.append(batch_kept)
+        in_text_order = np.argsort(order)  # the inverse permutation of `order`
+        return np.concatenate(logits)[in_text_order], np.concatenate(kept)[in_text_order]

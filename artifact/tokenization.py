@@ -16,6 +16,9 @@ from tokenizers import Tokenizer
 
 PAD_TOKEN = "[PAD]"
 
+# One document's token ids: a list, or a 1-D integer array (the service keeps them as arrays).
+TokenIds = Sequence[int] | np.ndarray
+
 
 def as_tokenizer(tokenizer: Any) -> Tokenizer:
     """A private copy of `tokenizer` with truncation and padding disabled.
@@ -60,7 +63,7 @@ def encode_texts(tokenizer: Any, texts: Sequence[str], max_length: int) -> list[
     return [encoding.ids for encoding in encodings]
 
 
-def pad_batch(sequences: Sequence[Sequence[int]], pad_id: int) -> tuple[np.ndarray, np.ndarray]:
+def pad_batch(sequences: Sequence[TokenIds], pad_id: int) -> tuple[np.ndarray, np.ndarray]:
     """Right-pad to the longest sequence: `(input_ids, attention_mask)`, both int64 (B, T), the
     inputs of the ONNX graph in `ONNX_INPUT_NAMES` order."""
     if not sequences:

@@ -143,12 +143,12 @@ class CoreBertConfig(BertConfig):
         if self.gumbel_tau <= 0:
             raise ValueError(f"gumbel_tau must be > 0, got {self.gumbel_tau}")
         if self.combine_layer is not None:
-            self._validate_combining()
+            self._validate_combining(self.combine_layer)
 
-    def _validate_combining(self) -> None:
-        if not 1 <= self.combine_layer <= self.num_hidden_layers:
+    def _validate_combining(self, combine_layer: int) -> None:
+        if not 1 <= combine_layer <= self.num_hidden_layers:
             raise ValueError(
-                f"combine_layer must be in 1..{self.num_hidden_layers}, got {self.combine_layer}"
+                f"combine_layer must be in 1..{self.num_hidden_layers}, got {combine_layer}"
             )
         if self.num_combination_tokens < 1:
             raise ValueError(

@@ -190,7 +190,7 @@ class CoreBertEncoder(nn.Module):
     def __init__(self, config: CoreBertConfig):
         super().__init__()
         self.config = config
-        layers = [CoreBertLayer(config) for _ in range(config.num_hidden_layers)]
+        layers: list[nn.Module] = [CoreBertLayer(config) for _ in range(config.num_hidden_layers)]
         if config.combine_layer is not None:
             layers[config.combine_layer - 1] = TokenCombiner(config)
         self.layer = nn.ModuleList(layers)
@@ -264,6 +264,7 @@ class CoreBertEncoder(nn.Module):
         """The pruning point: layer l's attention picks the keys/values of layer l+1."""
         scores = reduction.importance_scores(received, query_mask, kv.mask.shape[1])  # (B, K)
         protected = kv.is_first_token()
+        assert self.pruning_rule is not None, "called only where prunes_after() holds"
         keep = self.pruning_rule(scores, kv.mask & ~protected, kv.counts(), self.config)
         slot_index, slot_mask = reduction.select_top_tokens(scores, kv.mask, keep, protected)
         return kv.narrowed(slot_index, slot_mask)
@@ -273,9 +274,9 @@ class CoreBertEncoder(nn.Module):
 class CoreBertModelOutput(ModelOutput):
     """last_hidden_state: (B, N, D), or (B, m, D) with combining; kept_kv_counts: (B, L)."""
 
-    last_hidden_state: torch.FloatTensor | None = None
-    pooled_output: torch.FloatTensor | None = None
-    kept_kv_counts: torch.LongTensor | None = None
+    last_hidden_state: torch.Tensor | None = None
+    pooled_output: torch.Tensor | None = None
+    kept_kv_counts: torch.Tensor | None = None
 
 
 @dataclass
@@ -357,6 +358,8 @@ class CoreBertForSequenceClassification(CoreBertPreTrainedModel):
 
     def __init__(self, config: CoreBertConfig):
         super().__init__(config)
+        if config.num_labels is None:
+            raise ValueError("a classifier needs labels: config.num_labels is None")
         self.num_labels = config.num_labels
         self.bert = CoreBertModel(config)
         dropout = config.classifier_dropout

@@ -12,12 +12,16 @@ from __future__ import annotations
 import warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 from torch import nn
 
 from artifact.files import DYNAMIC_AXES, ONNX_INPUT_NAMES, ONNX_OUTPUT_NAMES
+
+if TYPE_CHECKING:
+    from .modeling import CoreBertForSequenceClassification
 
 DEFAULT_OPSET = 17
 
@@ -45,8 +49,10 @@ def example_inputs(vocab_size: int, batch: int = 2, length: int = 16) -> tuple[t
     return input_ids, attention_mask
 
 
-def export_onnx(model: nn.Module, path: str | Path, opset: int = DEFAULT_OPSET) -> Path:
-    """Write `model` (a CoreBertForSequenceClassification) to `path` as a single ONNX file."""
+def export_onnx(
+    model: CoreBertForSequenceClassification, path: str | Path, opset: int = DEFAULT_OPSET
+) -> Path:
+    """Write `model` to `path` as a single ONNX file."""
     if opset < DEFAULT_OPSET:
         raise ValueError(f"opset must be >= {DEFAULT_OPSET}, got {opset}")
     path = Path(path)

@@ -147,7 +147,9 @@ def select_top_tokens(
     if protected_mask is not None:
         ranked = ranked.masked_fill(protected_mask & valid_mask, float("inf"))
     width = keep_counts.max()
-    kept_index = torch.topk(ranked, width, dim=-1).indices  # (B, K'), best first
+    # (B, K'), best first. k stays a 0-d tensor (torch's stubs say int) so that the traced graph
+    # keeps the width data-dependent.
+    kept_index = torch.topk(ranked, width, dim=-1).indices  # type: ignore[arg-type]
     slots = torch.arange(kept_index.shape[-1], device=scores.device)
     kept_mask = slots.unsqueeze(0) < keep_counts.unsqueeze(-1)
     return kept_index, kept_mask

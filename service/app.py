@@ -52,7 +52,11 @@ def create_app(settings: Settings | None = None, classifier: Classifier | None =
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        backend = classifier or await asyncio.to_thread(load_classifier, settings)
+        backend = (
+            classifier
+            if classifier is not None
+            else await asyncio.to_thread(load_classifier, settings)
+        )
         engine = ClassifierEngine(backend, settings, metrics)
         app.state.engine = engine
         await engine.start()

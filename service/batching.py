@@ -113,10 +113,12 @@ class Ticket:
         futures = self._enqueue(documents)
         self._reserved -= len(documents)
         outcomes = await asyncio.gather(*futures, return_exceptions=True)
+        predictions: list[DocumentPrediction] = []
         for outcome in outcomes:
             if isinstance(outcome, BaseException):
                 raise outcome
-        return outcomes
+            predictions.append(outcome)
+        return predictions
 
 
 class Batcher:

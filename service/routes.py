@@ -16,6 +16,7 @@ from service.config import Settings
 from service.engine import ClassifierEngine
 from service.errors import ClientDisconnectedError, UnauthorizedError
 from service.schemas import (
+    ClassifyRequestFields,
     ClassifyResponse,
     DocumentResult,
     Health,
@@ -94,12 +95,13 @@ def build_router(settings: Settings) -> APIRouter:
         summary="Classify documents",
     )
     async def classify(
-        body: ClassifyRequest,  # type: ignore[valid-type]
+        body: ClassifyRequest,  # type: ignore[valid-type]  # a class built at run time
         request: Request,
         engine: Annotated[ClassifierEngine, Depends(get_engine)],
     ) -> ClassifyResponse:
-        texts = [document.text for document in body.documents]
-        results = await unless_disconnected(request, engine.classify(texts, body.top_k))
+        classify_request: ClassifyRequestFields = body
+        texts = [document.text for document in classify_request.documents]
+        results = await unless_disconnected(request, engine.classify(texts, classify_request.top_k))
         card = engine.card
         return ClassifyResponse(
             results=[
@@ -111,7 +113,7 @@ def build_router(settings: Settings) -> APIRouter:
                     num_tokens=result.num_tokens,
                     truncated=result.truncated,
                 )
-                for document, result in zip(body.documents, results, strict=True)
+                for document, result in zip(classify_request.documents, results, strict=True)
             ],
             model=ModelRef(name=card.name, version=card.version, variant=card.variant),
         )

@@ -6,7 +6,8 @@ enforces are the configured ones and show in the OpenAPI docs.
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from collections.abc import Sequence
+from typing import Annotated, Any, Protocol
 
 from pydantic import (
     BaseModel,
@@ -94,6 +95,27 @@ def classify_request_model(max_documents: int, max_chars: int) -> type[BaseModel
         )
 
     return ClassifyRequest
+
+
+class DocumentFields(Protocol):
+    """A document of a validated `classify_request_model` body."""
+
+    @property
+    def id(self) -> str | None: ...
+
+    @property
+    def text(self) -> str: ...
+
+
+class ClassifyRequestFields(Protocol):
+    """What a validated `classify_request_model` body holds: that class is built at run time,
+    so the type checker reads its fields from here."""
+
+    @property
+    def documents(self) -> Sequence[DocumentFields]: ...
+
+    @property
+    def top_k(self) -> int: ...
 
 
 class LabelScore(BaseModel):
