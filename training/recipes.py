@@ -14,45 +14,36 @@ POOLING_CHOICES = ("auto", "pooler", "mean")
 
 @dataclass(frozen=True)
 class Recipe:
-    """Values a run takes unless an option sets them."""
+    """Values a run takes unless an option sets them.
+
+    `new_parameters_lr_scale`: the learning rate of the parameters the checkpoint does not hold
+    (classifier, combining module, combination tokens), as a multiple of `learning_rate`: they
+    start from random values and need larger steps than the pretrained encoder.
+    `pooling`: `auto` is mean pooling when the checkpoint's [CLS] pooler was not trained for
+    what it is used for (`backbone.pooler_is_trained`), BERT's pooler otherwise.
+    """
 
     name: str
+    purpose: str
     learning_rate: float
-    # Learning rate of the parameters the checkpoint does not hold (classifier, combining
-    # module, combination tokens, an untrained pooler), as a multiple of `learning_rate`: they
-    # start from random values and need larger steps than the pretrained encoder.
     new_parameters_lr_scale: float
-    epochs: float
-    warmup_ratio: float
-    # `auto`: mean pooling when the checkpoint's [CLS] pooler was not trained for what it is
-    # used for (backbone.pooler_is_trained), BERT's pooler otherwise.
     pooling: str
-    summary: str
+    epochs: float = 3.0
+    warmup_ratio: float = 0.1
+
+    @property
+    def summary(self) -> str:
+        return (
+            f"{self.purpose}: lr {self.learning_rate:g}, new parts at "
+            f"{self.new_parameters_lr_scale:g}x, pooling {self.pooling}, {self.epochs:g} epochs"
+        )
 
 
 RECIPES: dict[str, Recipe] = {
     recipe.name: recipe
     for recipe in (
-        Recipe(
-            "default",
-            learning_rate=1e-4,
-            new_parameters_lr_scale=10.0,
-            epochs=3.0,
-            warmup_ratio=0.1,
-            pooling="auto",
-            summary="for small backbones and small data sets: lr 1e-4, new parts at 10x, "
-            "mean pooling when the checkpoint's pooler is untrained, 3 epochs",
-        ),
-        Recipe(
-            "paper",
-            learning_rate=2e-5,
-            new_parameters_lr_scale=1.0,
-            epochs=3.0,
-            warmup_ratio=0.1,
-            pooling="pooler",
-            summary="the paper's bert-base recipe: lr 2e-5 for every parameter, BERT's pooler, "
-            "3 epochs",
-        ),
+        Recipe("default", "for the shipped MiniLM and small data sets", 1e-4, 10.0, "auto"),
+        Recipe("paper", "the paper's bert-base recipe", 2e-5, 1.0, "pooler"),
     )
 }
 DEFAULT_RECIPE = "default"
