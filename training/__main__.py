@@ -15,6 +15,7 @@ from dataclasses import fields
 from pathlib import Path
 
 from transformers import HfArgumentParser
+from transformers.hf_argparser import DataClassType
 
 from artifact.card import ArtifactError
 from training.args import DataArguments, EvaluateArguments, ModelArguments, RecipeArguments
@@ -50,7 +51,8 @@ def load_config_file(path: str, groups: Sequence[type]) -> dict:
 
 def parse(groups: Sequence[type], argv: Sequence[str], prog: str, description: str, **extra):
     """Parse `argv` into one instance per dataclass group, `--config` file first."""
-    parser = HfArgumentParser(groups, prog=prog, description=description)
+    dataclass_types = [DataClassType(group) for group in groups]
+    parser = HfArgumentParser(dataclass_types, prog=prog, description=description)
     parser.add_argument("--config", help="YAML or JSON file of options; the command line wins")
     for name, options in extra.items():
         parser.add_argument(name, **options)

@@ -107,7 +107,11 @@ class DataArguments:
 
 @dataclass
 class RecipeArguments:
-    """How to train and where to write. Options left unset take the `--recipe`'s values."""
+    """How to train and where to write. Options left unset take the `--recipe`'s values.
+
+    Options whose default is None but whose type is not optional (`epochs`, `learning_rate`,
+    ...) are filled from the recipe in `__post_init__`: the type is what they hold once built.
+    """
 
     output_dir: str | None = _option(
         None,
@@ -121,29 +125,29 @@ class RecipeArguments:
         choices=list(recipes.RECIPES),
     )
     max_length: int = _option(512, "Tokens per document, [CLS] and [SEP] included.")
-    epochs: float | None = _option(None, "Training epochs (unset: the recipe's).")
+    epochs: float = _option(None, "Training epochs (unset: the recipe's).")
     batch_size: int = _option(16, "Documents per step and device.")
     eval_batch_size: int | None = _option(
         None, "Documents per evaluation batch (unset: --batch-size)."
     )
     gradient_accumulation_steps: int = _option(1, "Steps to accumulate before an update.")
-    learning_rate: float | None = _option(
+    learning_rate: float = _option(
         None, "Peak learning rate of AdamW for the pretrained encoder (unset: the recipe's)."
     )
-    new_parameters_lr_scale: float | None = _option(
+    new_parameters_lr_scale: float = _option(
         None,
         "Learning rate of the parameters the checkpoint lacks (classifier, combining module, "
         "combination tokens, an untrained pooler) as a multiple of --learning-rate "
         "(unset: the recipe's).",
     )
-    pooling: str | None = _option(
+    pooling: str = _option(
         None,
         "How the variants without combining pool a document: pooler ([CLS] through BERT's "
         "pooler), mean (mean of the tokens), or auto (mean when the checkpoint's pooler was not "
         "trained for [CLS], as in sentence-transformers checkpoints). Unset: the recipe's.",
         choices=list(recipes.POOLING_CHOICES),
     )
-    warmup_ratio: float | None = _option(
+    warmup_ratio: float = _option(
         None, "Share of the steps with a linear learning-rate warm-up (unset: the recipe's)."
     )
     weight_decay: float = _option(0.01, "AdamW weight decay.")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from training.args import ModelArguments
 from training.corpora import package_file
@@ -80,7 +80,11 @@ def load_classifier(
         id2label=dict(enumerate(label_names)),
         label2id={name: index for index, name in enumerate(label_names)},
     )
-    model, loading = CoreBertForSequenceClassification.from_pretrained(
-        base_model, config=config, output_loading_info=True
+    # With output_loading_info the result is a pair; transformers annotates the model alone.
+    model, loading = cast(
+        "tuple[CoreBertForSequenceClassification, dict[str, list[str]]]",
+        CoreBertForSequenceClassification.from_pretrained(
+            base_model, config=config, output_loading_info=True
+        ),
     )
     return model, set(loading["missing_keys"])

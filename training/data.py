@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from training.args import DataArguments
 from training.corpora import CORPORA, load_corpus
 from training.documents import DataError, Document, make_document
@@ -17,7 +19,7 @@ def load_splits(args: DataArguments) -> DataSplits:
     if args.dataset in CORPORA:
         corpus = load_corpus(args.dataset)
         train, validation, test = corpus.train, None, corpus.test
-        description = {"name": args.dataset, "source": "built-in corpus"}
+        description: dict[str, Any] = {"name": args.dataset, "source": "built-in corpus"}
     elif args.dataset:
         train, validation, test = _load_hub(args)
         description = {"name": args.dataset, "config": args.dataset_config, "source": "hub"}

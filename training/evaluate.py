@@ -3,7 +3,7 @@ so the reported number is the number the service reproduces."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from tqdm.auto import tqdm
@@ -15,7 +15,7 @@ from training.documents import DataError, Document
 from training.metrics import classification_metrics, mean_kept_per_layer
 
 
-def progress_bar(starts: Sequence[int]) -> Sequence[int]:
+def progress_bar(starts: Sequence[int]) -> Iterable[int]:
     """A progress bar over the batches, shown from ten batches on."""
     return tqdm(starts, desc="scoring", unit="batch", disable=len(starts) < 10)
 

@@ -4,9 +4,13 @@ did not hold (classifier, combining module, combination tokens) at a larger lear
 from __future__ import annotations
 
 from collections.abc import Collection
+from typing import TYPE_CHECKING
 
 import torch
 from transformers import Trainer
+
+if TYPE_CHECKING:
+    from model import CoreBertForSequenceClassification
 
 
 def scale_new_parameters(
@@ -27,6 +31,8 @@ def scale_new_parameters(
 
 class CoreBertTrainer(Trainer):
     """The HF Trainer, with `new_parameter_names` trained at `new_parameters_lr_scale` x lr."""
+
+    model: CoreBertForSequenceClassification  # what training.train builds it with
 
     def __init__(
         self, *args, new_parameter_names: Collection[str] = (), new_parameters_lr_scale=1.0, **kw

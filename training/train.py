@@ -108,7 +108,8 @@ def trainer_arguments(recipe: RecipeArguments, checkpoints_dir: Path) -> Trainin
         eval_strategy=interval,
         save_strategy=interval,
         eval_steps=recipe.save_steps,
-        save_steps=recipe.save_steps,
+        # None (epoch checkpoints) is never read; transformers annotates a number only.
+        save_steps=recipe.save_steps,  # type: ignore[arg-type]
         logging_strategy="steps",
         logging_steps=recipe.logging_steps,
         load_best_model_at_end=True,
@@ -156,7 +157,7 @@ def train(
 
     Returns the run's result in the main process and None in the others.
     """
-    output_dir = Path(recipe.output_dir)
+    output_dir = run_directory(recipe)
     set_seed(recipe.seed)
     splits = load_splits(data_args)
     logger.info("documents per split: %s, %d classes", splits.sizes(), len(splits.label_names))
@@ -197,8 +198,15 @@ def train(
     )
 
 
+def run_directory(recipe: RecipeArguments) -> Path:
+    """`recipe.output_dir`, which a training run cannot do without."""
+    if recipe.output_dir is None:
+        raise ValueError("a training run needs an output directory (--output-dir)")
+    return Path(recipe.output_dir)
+
+
 def export_and_score(
-    trainer: Trainer,
+    trainer: CoreBertTrainer,
     tokenizer,
     splits: DataSplits,
     model_args: ModelArguments,
@@ -209,7 +217,7 @@ def export_and_score(
 ) -> RunResult:
     """Export the best model, score the exported graph on the test split, then publish both the
     artifact (metadata.json carries the ONNX test metrics) and metrics.json."""
-    output_dir = Path(recipe.output_dir)
+    output_dir = run_directory(recipe)
     artifact_dir = output_dir / "artifact"
     model = trainer.model
     parity_texts = [document.text for document in splits.validation[: recipe.parity_documents]]
@@ -265,7 +273,9 @@ def export_and_score(
     return RunResult(output_dir, artifact_dir, metrics, training_time_s)
 
 
-def training_summary(trainer: Trainer, recipe: RecipeArguments, resumed_from: str | None) -> dict:
+def training_summary(
+    trainer: CoreBertTrainer, recipe: RecipeArguments, resumed_from: str | None
+) -> dict:
     state = trainer.state
     return {
         "epochs": recipe.epochs,
