@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Set up the development environment and run the whole test suite (what CI runs).
+# Set up the development environment, then run the checks (ruff, mypy over the packages) and the
+# whole test suite: what CI runs.
 #
 # Needs Debian's prometheus package for the dashboard test; installed here when missing and
 # running as root (apt), otherwise that one test is skipped with its reason.
@@ -18,4 +19,5 @@ COREBERT_EXTRAS=dev scripts/setup.sh
 source .venv/bin/activate
 ruff check .
 ruff format --check .
+mypy
 exec python -m pytest "$@"
