@@ -19,5 +19,17 @@ COREBERT_EXTRAS=dev scripts/setup.sh
 source .venv/bin/activate
 ruff check .
 ruff format --check .
-mypy
-exec python -m pytest "$@"
+# mypy (tens of seconds without its cache) runs beside the tests; its verdict is printed first
+# if it fails, and pytest's summary stays the last line otherwise.
+mypy_log="$(mktemp)"
+mypy >"${mypy_log}" 2>&1 &
+mypy_pid=$!
+tests_status=0
+python -m pytest "$@" || tests_status=$?
+if ! wait "${mypy_pid}"; then
+    cat "${mypy_log}"
+    echo "mypy found type errors" >&2
+    exit 1
+fi
+rm -f "${mypy_log}"
+exit "${tests_status}"

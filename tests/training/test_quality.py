@@ -70,8 +70,8 @@ def test_unlearnable_labels_end_in_a_recorded_warning_and_a_failing_exit(
     tiny_base_model, tmp_path, capsys
 ):
     """Every document has the same text, so no model can tell the labels apart."""
-    rows = [{"text": "the same words every time", "label": LABELS[i % 3]} for i in range(60)]
-    rows += [{"text": "the same words every time", "label": "a"} for _ in range(30)]
+    rows = [{"text": "the same words every time", "label": LABELS[i % 3]} for i in range(30)]
+    rows += [{"text": "the same words every time", "label": "a"} for _ in range(15)]
     train_file = write_csv(tmp_path / "train.csv", rows)
     argv = train_argv(tiny_base_model, train_file, tmp_path / "run", "--epochs", "1")
     assert main([*argv, "--fail-on-degenerate"]) == 3
