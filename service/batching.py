@@ -1,11 +1,15 @@
 """Dynamic micro-batching: one worker owns the queue and runs the model off the event loop.
 
 Requests reserve queue space for their documents (`Batcher.admit`), tokenize, then submit.
-The worker flushes a batch when the queue holds `max_documents` documents or `max_tokens`
-tokens, or when the oldest document has waited `max_wait_s`. A batch is the oldest document
-plus those closest to it in length, so little is spent on padding, within both limits.
-Documents whose request has ended (client gone, timed out) are dropped before they cost model
-time; a batch that fails fails only the requests with a document in it.
+The worker never holds a document back while the model is idle: when it is free it runs what
+is queued at once, and while a batch runs the next one fills (text-embeddings-inference's
+policy, so a lone request pays nothing for batching). A maximum wait can be configured
+(`BatchPolicy.max_wait_s`, default 0): the worker then also waits until the queue holds
+`max_documents` documents or `max_tokens` tokens, or the oldest document has waited that long.
+A batch is the oldest document plus those closest to it in length, so little is spent on
+padding, within both limits. Documents whose request has ended (client gone, timed out) are
+dropped before they cost model time; a batch that fails fails only the requests with a document
+in it.
 """
 
 from __future__ import annotations
@@ -217,19 +221,27 @@ class Batcher:
 
     async def _run(self) -> None:
         while True:
-            await self._wait_for_flush()
+            await self._wait_for_documents()
+            if self._queue and self._policy.max_wait_s > 0:
+                await self._wait_to_fill()
             self._drop_abandoned()
             if self._queue:
                 await self._execute(self._take_batch())
             elif self._closing and self._reserved == 0:
                 return
 
-    async def _wait_for_flush(self) -> None:
+    async def _wait_for_documents(self) -> None:
+        """Return as soon as a document is queued (at once when one is), or when closing with
+        nothing left to come."""
         while not self._queue:
             if self._closing and self._reserved == 0:
                 return
             self._arrived.clear()
             await self._arrived.wait()
+
+    async def _wait_to_fill(self) -> None:
+        """With a maximum wait: hold the batch until it is full or its oldest document has
+        waited `max_wait_s` (never while closing)."""
         loop = asyncio.get_running_loop()
         deadline = self._queue[0].enqueued_at + self._policy.max_wait_s
         while not self._closing and not self._is_full():

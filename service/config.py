@@ -51,9 +51,10 @@ class Settings(BaseSettings):
         description="Most padded tokens (documents x longest sequence) in one model batch.",
     )
     batch_max_wait_s: float = Field(
-        0.005,
+        0.0,
         ge=0.0,
-        description="Longest time the oldest queued document waits for a batch to fill.",
+        description="Longest time the oldest queued document waits for a batch to fill; 0 runs "
+        "what is queued as soon as the model is free, and the next batch fills while one runs.",
     )
     max_queue_documents: int = Field(
         1024, ge=1, description="Documents admitted and waiting for a batch; beyond it: 429."

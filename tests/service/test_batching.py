@@ -1,10 +1,11 @@
-"""The batcher on its own, with a fake model: batch selection, flushing, dropping, failures."""
+"""The batcher on its own, with a fake model: batch selection, the no-wait policy, flushing,
+dropping, failures."""
 
 from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Sequence
+from collections.abc import Awaitable, Sequence
 
 import anyio
 import numpy as np
@@ -46,7 +47,7 @@ def document(num_tokens: int) -> TokenizedDocument:
 
 
 def make_batcher(model: FakeModel, **policy) -> tuple[Batcher, ServiceMetrics]:
-    values = dict(max_documents=8, max_tokens=4096, max_wait_s=0.01, max_queued_documents=64)
+    values = dict(max_documents=8, max_tokens=4096, max_wait_s=0.0, max_queued_documents=64)
     values.update(policy)
     metrics = ServiceMetrics()
     return Batcher(model, BatchPolicy(**values), metrics), metrics
@@ -62,6 +63,107 @@ async def wait_until(condition, timeout_s: float = 10.0) -> None:
     with anyio.fail_after(timeout_s):
         while not condition():
             await anyio.sleep(0.005)
+
+
+class FrozenClockLoop(asyncio.SelectorEventLoop):
+    """An event loop whose clock stands still: no timer ever fires (no sleep ends, no
+    `wait_for` times out), while callbacks, I/O and worker threads run as usual. What happens
+    on it happened without waiting for any time to pass."""
+
+    def time(self) -> float:
+        return 0.0
+
+
+def run_on_frozen_clock(work: Awaitable[list[float]], model: FakeModel, guard_s: float) -> bool:
+    """Run `work` on a frozen clock; True if it finished, False if it was still waiting when
+    the guard (a thread, on the real clock; only a bound, never a measurement) cancelled it."""
+
+    async def main() -> bool:
+        task = asyncio.ensure_future(work)
+        loop = asyncio.get_running_loop()
+        guard = threading.Timer(guard_s, lambda: loop.call_soon_threadsafe(task.cancel))
+        guard.start()
+        try:
+            await task
+            return True
+        except asyncio.CancelledError:
+            return False
+        finally:
+            guard.cancel()
+            model.gate.set()
+
+    with asyncio.Runner(loop_factory=FrozenClockLoop) as runner:
+        return runner.run(main())
+
+
+def test_a_lone_request_runs_at_once_while_the_clock_stands_still() -> None:
+    model = FakeModel()
+
+    async def lone_request() -> list[float]:
+        batcher, _ = make_batcher(model)  # the service's default: no maximum wait
+        batcher.start()
+        scores = await classify(batcher, [5])
+        await batcher.close(timeout_s=5)
+        return scores
+
+    assert run_on_frozen_clock(lone_request(), model, guard_s=30), "the lone request waited"
+    assert model.batches == [[5]]
+
+
+def test_with_a_maximum_wait_a_lone_request_waits_for_the_clock() -> None:
+    """The control of the test above: the same lone request with a 50 ms maximum wait never
+    reaches the model while the clock stands still."""
+    model = FakeModel()
+    queued = threading.Event()
+
+    async def lone_request() -> list[float]:
+        batcher, _ = make_batcher(model, max_wait_s=0.05)
+        batcher.start()
+        with batcher.admit(1) as ticket:
+            waiting = asyncio.ensure_future(ticket.submit([document(5)]))
+            await asyncio.sleep(0)
+            queued.set()
+            predictions = await waiting
+        return [float(p.probabilities[0]) for p in predictions]
+
+    assert not run_on_frozen_clock(lone_request(), model, guard_s=1)
+    assert queued.is_set() and model.batches == []
+
+
+@pytest.mark.anyio
+async def test_the_next_batch_fills_while_one_runs() -> None:
+    model = FakeModel()
+    batcher, _ = make_batcher(model)
+    batcher.start()
+    model.gate.clear()
+    first = asyncio.create_task(classify(batcher, [5]))
+    await wait_until(lambda: model.batches == [[5]])  # alone: nothing held it back
+    later = [asyncio.create_task(classify(batcher, [n])) for n in (7, 6, 40, 8)]
+    await wait_until(lambda: batcher.queued_documents == 4)
+    assert model.batches == [[5]]  # the model is busy: they wait together
+    model.gate.set()
+    assert await first == [5.0]
+    assert [await task for task in later] == [[7.0], [6.0], [40.0], [8.0]]
+    assert model.batches == [[5], [7, 6, 40, 8]]
+    await batcher.close(timeout_s=5)
+
+
+@pytest.mark.anyio
+async def test_the_next_batch_keeps_length_grouping_and_the_token_budget() -> None:
+    model = FakeModel()
+    batcher, _ = make_batcher(model, max_documents=3, max_tokens=100)
+    batcher.start()
+    model.gate.clear()
+    first = asyncio.create_task(classify(batcher, [50]))
+    await wait_until(lambda: len(model.batches) == 1)
+    later = asyncio.create_task(classify(batcher, [10, 40, 12, 39, 11, 9]))
+    await wait_until(lambda: batcher.queued_documents == 6)
+    model.gate.set()
+    await asyncio.gather(first, later)
+    # the oldest (10) and the two nearest in length (earliest first on ties); then 40 with 39,
+    # as 12 would pad three documents to 3 x 40 > 100 tokens
+    assert model.batches == [[50], [10, 11, 9], [40, 39], [12]]
+    await batcher.close(timeout_s=5)
 
 
 @settings(deadline=None, max_examples=200)
