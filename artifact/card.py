@@ -15,7 +15,14 @@ from typing import Any
 
 from tokenizers import Tokenizer
 
-from artifact.files import LABELS_FILE, METADATA_FILE, MODEL_FILE, TOKENIZER_FILE, missing_files
+from artifact.files import (
+    LABELS_FILE,
+    METADATA_FILE,
+    MODEL_FILE,
+    PRECISION_FILES,
+    TOKENIZER_FILE,
+    missing_files,
+)
 
 # Fields every reader relies on; the other keys of docs/contracts.md are carried in `metadata`.
 REQUIRED_FIELDS = ("name", "version", "variant", "max_length", "num_layers")
@@ -44,6 +51,17 @@ class ModelCard:
         return dict(self.metadata.get("metrics") or {})
 
     @property
+    def precisions(self) -> dict[str, dict[str, Any]]:
+        """What training recorded per precision (`file` null where it left one out); an artifact
+        written before precisions existed has its fp32 graph only."""
+        return dict(self.metadata.get("precisions") or {"fp32": {"file": MODEL_FILE}})
+
+    def available_precisions(self) -> list[str]:
+        """The precisions whose graph the artifact holds, in `PRECISION_FILES` order."""
+        recorded = self.precisions
+        return [p for p in PRECISION_FILES if (recorded.get(p) or {}).get("file")]
+
+    @property
     def warnings(self) -> list[str]:
         """Quality warnings training recorded (a degenerate model, say); empty when none."""
         return list(self.metadata.get("warnings") or [])
@@ -65,6 +83,21 @@ class Artifact:
     @property
     def model_path(self) -> Path:
         return self.directory / MODEL_FILE
+
+    def model_path_for(self, precision: str) -> Path:
+        """The graph at `precision`; an error naming the ones the artifact has otherwise."""
+        available = self.card.available_precisions()
+        if precision not in available:
+            recorded = self.card.precisions.get(precision) or {}
+            why = f" ({recorded['reason']})" if recorded.get("reason") else ""
+            raise ArtifactError(
+                f"artifact {str(self.directory)!r} has no {precision} graph{why}; it has "
+                f"{', '.join(available)}"
+            )
+        path = self.directory / PRECISION_FILES[precision]
+        if not path.is_file():
+            raise ArtifactError(f"{path} is listed in metadata.json's precisions but missing")
+        return path
 
 
 def load_artifact(directory: str | Path) -> Artifact:
@@ -134,6 +167,15 @@ def card_from_metadata(
     for key in ("metrics", "dataset"):
         value = metadata.get(key)
         _expect(path, key, value, value is None or isinstance(value, dict), "an object")
+    precisions = metadata.get("precisions")
+    _expect(
+        path,
+        "precisions",
+        precisions,
+        precisions is None
+        or (isinstance(precisions, dict) and set(precisions) <= set(PRECISION_FILES)),
+        f"an object keyed by {', '.join(PRECISION_FILES)}",
+    )
     warnings = metadata.get("warnings")
     _expect(
         path,

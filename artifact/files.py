@@ -13,6 +13,9 @@ TOKENIZER_FILE = "tokenizer.json"
 LABELS_FILE = "labels.json"
 METADATA_FILE = "metadata.json"
 ARTIFACT_FILES = (MODEL_FILE, TOKENIZER_FILE, LABELS_FILE, METADATA_FILE)
+# The graph at each precision: fp32 always; int8 (CPU) and fp16 (GPU) beside it when training
+# wrote them (metadata.json's `precisions` says which, and why one is missing).
+PRECISION_FILES = {"fp32": MODEL_FILE, "int8": "model.int8.onnx", "fp16": "model.fp16.onnx"}
 
 ONNX_INPUT_NAMES = ("input_ids", "attention_mask")  # int64 (batch, sequence); mask 1 = real
 ONNX_OUTPUT_NAMES = ("logits", "kept_kv_counts")  # float32 (batch, labels), int64 (batch, layers)

@@ -109,6 +109,7 @@ class OnnxClassifier:
     ) -> None:
         self.labels = tuple(labels)
         self.max_length = max_length
+        self.tokenizer = tokenizer  # as given: a copy truncates to `max_length` below
         self._tokenizer = truncating_tokenizer(tokenizer, max_length)
         self._pad_id = pad_token_id(self._tokenizer)
         self._session = create_session(model_path, device, session_options(intra_op_threads))
@@ -122,14 +123,16 @@ class OnnxClassifier:
         max_length: int | None = None,
         device: str = "cpu",
         intra_op_threads: int = 0,
+        precision: str = "fp32",
     ) -> OnnxClassifier:
-        """The classifier of an artifact (a directory is loaded and checked first); `max_length`
-        can only shorten the card's."""
+        """The classifier of an artifact (a directory is loaded and checked first) at
+        `precision` (an `ArtifactError` when the artifact lacks it); `max_length` can only
+        shorten the card's."""
         if not isinstance(artifact, Artifact):
             artifact = load_artifact(artifact)
         card = artifact.card
         return cls(
-            artifact.model_path,
+            artifact.model_path_for(precision),
             artifact.tokenizer,
             card.labels,
             min(max_length or card.max_length, card.max_length),

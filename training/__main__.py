@@ -103,7 +103,9 @@ def evaluate_command(argv: Sequence[str]) -> int:
         COMMANDS["evaluate"] + " (default: the split recorded in its metadata.json)",
         artifact_dir={"help": "directory with model.onnx, tokenizer.json, labels.json, metadata"},
     )
-    metrics = evaluate_artifact(namespace.artifact_dir, data_args, evaluate_args.batch_size)
+    metrics = evaluate_artifact(
+        namespace.artifact_dir, data_args, evaluate_args.batch_size, evaluate_args.precision
+    )
     text = json.dumps(metrics, indent=2)
     if evaluate_args.output:
         Path(evaluate_args.output).write_text(text + "\n", encoding="utf-8")

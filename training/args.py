@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from artifact.files import PRECISION_FILES
 from model import variants
 from training import recipes
 
@@ -171,6 +172,12 @@ class RecipeArguments:
         "Without --save-steps: evaluate and checkpoint at least this often (minutes of "
         "training), so that an interruption costs minutes, not an epoch. 0 turns it off.",
     )
+    int8_max_drop: float = _option(
+        0.5,
+        "Largest loss of test accuracy, in points, that the int8 graph (and the fp16 graph) may "
+        "show against fp32; a lower precision that loses more is left out of the artifact, with "
+        "a warning and the reason in metadata.json's precisions.",
+    )
     fail_on_degenerate: bool = _option(
         False,
         "Exit with status 3 (after writing the artifact) when the model does not clearly beat "
@@ -200,6 +207,8 @@ class RecipeArguments:
                 setattr(self, name, getattr(recipe, name))
         if self.save_steps is not None and self.save_steps < 1:
             raise ValueError(f"--save-steps must be >= 1, got {self.save_steps}")
+        if self.int8_max_drop < 0:
+            raise ValueError(f"--int8-max-drop must be >= 0, got {self.int8_max_drop}")
         if self.save_minutes < 0:
             raise ValueError(f"--save-minutes must be >= 0, got {self.save_minutes}")
         if self.batch_size < 1 or self.max_length < 2 or self.epochs <= 0:
@@ -216,4 +225,9 @@ class EvaluateArguments:
     """`python -m training evaluate`: scoring an exported artifact with ONNX Runtime."""
 
     batch_size: int = _option(16, "Documents per ONNX Runtime batch.")
+    precision: str = _option(
+        "fp32",
+        "Which of the artifact's graphs to score (metadata.json's precisions says which it has).",
+        choices=list(PRECISION_FILES),
+    )
     output: str | None = _option(None, "Write the metrics to this JSON file as well.")

@@ -67,11 +67,15 @@ def load_test_documents(args: DataArguments) -> list[Document]:
 
 
 def evaluate_artifact(
-    artifact_dir: str | Path, data_args: DataArguments | None = None, batch_size: int = 16
+    artifact_dir: str | Path,
+    data_args: DataArguments | None = None,
+    batch_size: int = 16,
+    precision: str = "fp32",
 ) -> dict:
-    """Re-score an artifact on a test split: the one given, else the one it was trained with."""
+    """Re-score an artifact's graph at `precision` on a test split: the one given, else the one
+    it was trained with."""
     artifact = load_artifact(artifact_dir)
-    classifier = OnnxClassifier.from_artifact(artifact)
+    classifier = OnnxClassifier.from_artifact(artifact, precision=precision)
     if data_args is None or not (data_args.has_source or data_args.test_file):
         data_args = data_arguments_from_metadata(artifact.card.dataset)
-    return score(classifier, load_test_documents(data_args), batch_size)
+    return {**score(classifier, load_test_documents(data_args), batch_size), "precision": precision}

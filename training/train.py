@@ -21,6 +21,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -45,6 +46,7 @@ from training.data import load_splits
 from training.documents import Document
 from training.evaluate import score
 from training.optimizer import CoreBertTrainer
+from training.precisions import export_precisions, pytorch_logits
 from training.quality import quality_metrics
 from training.splits import DataSplits
 
@@ -235,11 +237,24 @@ def export_and_score(
         classifier = OnnxClassifier(
             staged / MODEL_FILE, shipped_tokenizer, splits.label_names, recipe.max_length
         )
-        test_metrics = score(classifier, splits.test, recipe.eval_batch_size or recipe.batch_size)
+        batch_size = recipe.eval_batch_size or recipe.batch_size
+        test_metrics = score(classifier, splits.test, batch_size)
         quality = quality_metrics(test_metrics, splits.label_ids(splits.train), splits.label_names)
-        warnings = quality.pop("warnings")
+        quality_warnings = quality.pop("warnings")
         test_metrics.update(quality)
-        caller = {
+        reference = pytorch_logits(
+            model, shipped_tokenizer, splits.test, recipe.max_length, batch_size
+        )
+        precisions, dropped = export_precisions(
+            staged,
+            classifier,
+            splits.test,
+            reference,
+            max_accuracy_drop=recipe.int8_max_drop / 100,
+            batch_size=batch_size,
+        )
+        warnings = [*quality_warnings, *dropped]
+        caller: dict[str, Any] = {
             "name": recipe.artifact_name or default_name(data_args, model_args),
             "version": recipe.artifact_version,
             "base_model": resolve_base_model(model_args),
@@ -247,6 +262,7 @@ def export_and_score(
             "metrics": test_metrics,
             "training_time_s": training_time_s,
             "training": training_summary(trainer, recipe, resumed_from),
+            "precisions": precisions,
             "warnings": warnings,
         }
         metadata = build_metadata(
@@ -258,6 +274,7 @@ def export_and_score(
         "validation": best_validation_scores(trainer),
         "training": {"time_s": training_time_s, **caller["training"]},
         "parity": parity,
+        "precisions": precisions,
         "warnings": warnings,
     }
     write_json(output_dir / "metrics.json", metrics)

@@ -14,6 +14,7 @@ import onnxruntime as ort
 import pytest
 from transformers import TrainerCallback
 
+from artifact.files import PRECISION_FILES
 from artifact.runtime import OnnxClassifier
 from tests.artifacts import tiny_documents
 from tests.training.conftest import labelled_rows, train_argv, write_csv
@@ -53,9 +54,10 @@ def test_run_writes_artifact_metrics_split_and_config(finished_run, tiny_train_c
     metrics = json.loads((finished_run / "metrics.json").read_text())
     split = json.loads((finished_run / "split.json").read_text())
 
-    assert sorted(p.name for p in artifact.iterdir()) == [
-        "labels.json", "metadata.json", "model.onnx", "tokenizer.json",
-    ]  # fmt: skip
+    lower = [PRECISION_FILES[p] for p in ("int8", "fp16") if metadata["precisions"][p]["file"]]
+    assert sorted(p.name for p in artifact.iterdir()) == sorted([
+        "labels.json", "metadata.json", "model.onnx", "tokenizer.json", *lower,
+    ])  # fmt: skip
     assert json.loads((artifact / "labels.json").read_text()) == ["politics", "sport", "tech"]
     assert metadata["variant"] == "pfc" and metadata["max_length"] == 48
     assert metadata["metrics"]["accuracy"] == metrics["accuracy"]

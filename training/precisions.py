@@ -1,0 +1,174 @@
+"""The artifact at three precisions: the fp32 graph, dynamic int8 for CPUs, mixed fp16 for GPUs.
+
+Both lower precisions are made with ONNX Runtime's own tools (`quantize_dynamic`, and the float16
+converter of `onnxruntime.transformers`) from the exported fp32 graph, then scored on the test
+split against the PyTorch model: a precision that loses more than the allowed accuracy is left
+out of the artifact, with the reason recorded, never shipped silently.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import onnx
+
+from artifact.files import PRECISION_FILES
+from artifact.runtime import OnnxClassifier
+from training.documents import Document
+from training.metrics import classification_metrics
+
+logger = logging.getLogger(__name__)
+
+# Ops of the pruning layers' scoring path (attention probabilities -> importance scores ->
+# quantiles -> budgets -> top-k) that fp16 could change the kept tokens through.
+_SCORING_PATH_STOP = "MatMul"  # the attention context: the model's own arithmetic, fp16 is fine
+_SCORING_PATH_END = "TopK"
+
+
+def write_int8(fp32_path: Path, int8_path: Path) -> None:
+    """Dynamic int8 quantization of every MatMul/Gemm weight (activations quantized per batch)."""
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    quantize_dynamic(fp32_path, int8_path, weight_type=QuantType.QInt8)
+
+
+def scoring_nodes(model: onnx.ModelProto) -> list[str]:
+    """Names of the nodes from each attention softmax to the top-k that picks the next layer's
+    keys/values, not through the context MatMul: where fp16 would change which tokens are kept.
+    """
+    consumers: dict[str, list[onnx.NodeProto]] = {}
+    for node in model.graph.node:
+        for name in node.input:
+            consumers.setdefault(name, []).append(node)
+    frontier = [node for node in model.graph.node if node.op_type == "Softmax"]
+    reached: dict[str, onnx.NodeProto] = {}
+    while frontier:
+        node = frontier.pop()
+        if node.name in reached or node.op_type == _SCORING_PATH_STOP:
+            continue
+        reached[node.name] = node
+        if node.op_type == _SCORING_PATH_END:
+            continue
+        for output in node.output:
+            frontier.extend(consumers.get(output, []))
+    return sorted(reached)
+
+
+def write_fp16(fp32_path: Path, fp16_path: Path) -> None:
+    """Mixed precision: fp16 weights and arithmetic, fp32 inputs/outputs and scoring path."""
+    from onnxruntime.transformers.float16 import convert_float_to_float16
+
+    model = onnx.load(str(fp32_path))
+    converted = convert_float_to_float16(
+        model, keep_io_types=True, node_block_list=scoring_nodes(model)
+    )
+    onnx.save(without_repeated_nodes(converted), str(fp16_path))
+
+
+def without_repeated_nodes(model: onnx.ModelProto) -> onnx.ModelProto:
+    """Drop the later copies of identical nodes. The converter inserts one Cast back to fp32 per
+    blocked consumer of an fp16 tensor, all with the same name and output, which ONNX Runtime
+    refuses; the first copy comes before every consumer, so it serves them all."""
+    seen, kept = set(), []
+    for node in model.graph.node:
+        key = node.SerializeToString()
+        if key not in seen:
+            seen.add(key)
+            kept.append(node)
+    del model.graph.node[:]
+    model.graph.node.extend(kept)
+    return model
+
+
+WRITERS = {"int8": write_int8, "fp16": write_fp16}
+
+
+def softmax(logits: np.ndarray) -> np.ndarray:
+    shifted = np.exp(logits - logits.max(axis=-1, keepdims=True))
+    return shifted / shifted.sum(axis=-1, keepdims=True)
+
+
+def pytorch_logits(
+    model: Any, tokenizer: Any, documents: Sequence[Document], max_length: int, batch_size: int
+) -> np.ndarray:
+    """The PyTorch fp32 model's logits on `documents` (the reference every graph is held to)."""
+    import torch
+
+    from artifact.tokenization import encode_texts, pad_batch, pad_token_id
+
+    sequences = encode_texts(tokenizer, [d.text for d in documents], max_length)
+    pad_id = pad_token_id(tokenizer)
+    batches = []
+    model.eval()
+    with torch.no_grad():
+        for start in range(0, len(sequences), batch_size):
+            input_ids, attention_mask = pad_batch(sequences[start : start + batch_size], pad_id)
+            output = model(torch.from_numpy(input_ids), torch.from_numpy(attention_mask))
+            batches.append(output.logits.float().numpy())
+    return np.concatenate(batches)
+
+
+def score_precision(
+    classifier: OnnxClassifier,
+    documents: Sequence[Document],
+    reference_logits: np.ndarray,
+    batch_size: int,
+) -> dict[str, Any]:
+    """Test accuracy and macro-F1 of one graph, and how far it is from PyTorch fp32: the share
+    of documents with the same predicted label, and the largest probability difference."""
+    index = {name: i for i, name in enumerate(classifier.labels)}
+    logits, _ = classifier.predict([d.text for d in documents], batch_size)
+    predicted = logits.argmax(axis=1)
+    metrics = classification_metrics(
+        [index[d.label] for d in documents], predicted.tolist(), classifier.labels
+    )
+    return {
+        "accuracy": metrics["accuracy"],
+        "macro_f1": metrics["macro_f1"],
+        "label_agreement": float((predicted == reference_logits.argmax(axis=1)).mean()),
+        "max_prob_diff": float(np.abs(softmax(logits) - softmax(reference_logits)).max()),
+    }
+
+
+def export_precisions(
+    directory: Path,
+    fp32_classifier: OnnxClassifier,
+    documents: Sequence[Document],
+    reference_logits: np.ndarray,
+    *,
+    max_accuracy_drop: float,
+    batch_size: int = 16,
+) -> tuple[dict[str, dict[str, Any]], list[str]]:
+    """Write the int8 and fp16 graphs beside `directory`'s fp32 graph, score all three, and drop
+    a lower precision that loses more than `max_accuracy_drop` (a fraction) of accuracy.
+
+    Returns metadata.json's `precisions` object and the warnings for the precisions dropped.
+    """
+    fp32 = score_precision(fp32_classifier, documents, reference_logits, batch_size)
+    precisions = {"fp32": {"file": PRECISION_FILES["fp32"], **fp32}}
+    warnings = []
+    for precision, write in WRITERS.items():
+        path = directory / PRECISION_FILES[precision]
+        write(directory / PRECISION_FILES["fp32"], path)
+        classifier = OnnxClassifier(
+            path, fp32_classifier.tokenizer, fp32_classifier.labels, fp32_classifier.max_length
+        )
+        scores = score_precision(classifier, documents, reference_logits, batch_size)
+        drop = fp32["accuracy"] - scores["accuracy"]
+        entry: dict[str, Any] = {"file": path.name, **scores}
+        if drop > max_accuracy_drop:
+            path.unlink()
+            entry["file"] = None
+            entry["reason"] = (
+                f"{precision} test accuracy {scores['accuracy']:.4f} is {100 * drop:.1f} points "
+                f"below fp32's {fp32['accuracy']:.4f} (at most {100 * max_accuracy_drop:.1f} "
+                f"allowed)"
+            )
+            warnings.append(f"{precision} graph left out: {entry['reason']}")
+            logger.warning("%s", warnings[-1])
+        precisions[precision] = entry
+    return precisions, warnings
