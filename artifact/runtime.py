@@ -82,6 +82,12 @@ def create_session(
     return session
 
 
+def softmax(logits: np.ndarray) -> np.ndarray:
+    """Class probabilities of `logits` (..., C), computed stably (max subtracted first)."""
+    exp = np.exp(logits - logits.max(axis=-1, keepdims=True))
+    return exp / exp.sum(axis=-1, keepdims=True)
+
+
 def run_session(
     session: ort.InferenceSession, input_ids: np.ndarray, attention_mask: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:

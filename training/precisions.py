@@ -17,7 +17,7 @@ import numpy as np
 import onnx
 
 from artifact.files import PRECISION_FILES
-from artifact.runtime import OnnxClassifier
+from artifact.runtime import OnnxClassifier, softmax
 from training.documents import Document
 from training.metrics import classification_metrics
 
@@ -85,11 +85,6 @@ def without_repeated_nodes(model: onnx.ModelProto) -> onnx.ModelProto:
 
 
 WRITERS = {"int8": write_int8, "fp16": write_fp16}
-
-
-def softmax(logits: np.ndarray) -> np.ndarray:
-    shifted = np.exp(logits - logits.max(axis=-1, keepdims=True))
-    return shifted / shifted.sum(axis=-1, keepdims=True)
 
 
 def pytorch_logits(

@@ -10,12 +10,12 @@ import pytest
 
 from artifact.card import ArtifactError, load_artifact
 from artifact.files import PRECISION_FILES
-from artifact.runtime import OnnxClassifier
+from artifact.runtime import OnnxClassifier, softmax
 from tests.artifacts import tiny_documents
 from tests.training.conftest import train_argv
 from training.__main__ import main
 from training.documents import Document
-from training.precisions import export_precisions, scoring_nodes, softmax
+from training.precisions import export_precisions, scoring_nodes
 
 
 @pytest.fixture(scope="module")
