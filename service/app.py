@@ -10,6 +10,7 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING
 
 from fastapi import FastAPI
 
@@ -17,11 +18,20 @@ from artifact.card import load_artifact
 from service.config import Settings
 from service.engine import ClassifierEngine
 from service.handlers import install_error_handlers
+from service.logs import configure_logging
 from service.metrics import ServiceMetrics
-from service.middleware import BodySizeLimitMiddleware, RequestMetricsMiddleware
+from service.middleware import (
+    BodySizeLimitMiddleware,
+    RequestContextMiddleware,
+    RequestMetricsMiddleware,
+)
 from service.routes import build_router
 from service.runtime import OnnxBackend
+from service.tracing import start_tracing
 from service.types import Classifier
+
+if TYPE_CHECKING:  # the API's type only; nothing of OpenTelemetry is imported to run this
+    from opentelemetry.trace import TracerProvider
 
 logger = logging.getLogger(__name__)
 
@@ -35,19 +45,16 @@ def load_classifier(settings: Settings) -> OnnxBackend:
     )
 
 
-def configure_logging(level: str) -> None:
-    """Give the `service` and `artifact` loggers a level, and a handler when nobody configured
-    logging."""
-    if not logging.getLogger().handlers:
-        logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    for name in ("service", "artifact"):
-        logging.getLogger(name).setLevel(level.upper())
+def create_app(
+    settings: Settings | None = None,
+    classifier: Classifier | None = None,
+    tracer_provider: TracerProvider | None = None,
+) -> FastAPI:
+    """The app serving `classifier`, or the artifact in `settings.model_dir` when None.
 
-
-def create_app(settings: Settings | None = None, classifier: Classifier | None = None) -> FastAPI:
-    """The app serving `classifier`, or the artifact in `settings.model_dir` when None."""
+    Tracing is on when `settings.otlp_endpoint` is set, or with the `tracer_provider` given."""
     settings = settings if settings is not None else Settings()
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, settings.log_format)
     metrics = ServiceMetrics()
 
     @asynccontextmanager
@@ -57,7 +64,7 @@ def create_app(settings: Settings | None = None, classifier: Classifier | None =
             if classifier is not None
             else await asyncio.to_thread(load_classifier, settings)
         )
-        engine = ClassifierEngine(backend, settings, metrics)
+        engine = ClassifierEngine(backend, settings, metrics, tracing)
         app.state.engine = engine
         await engine.start()
         for warning in engine.card.warnings:
@@ -68,6 +75,7 @@ def create_app(settings: Settings | None = None, classifier: Classifier | None =
         finally:
             logger.info("shutting down: finishing queued documents")
             await engine.stop()
+            await asyncio.to_thread(tracing.shutdown)  # flushes spans: network, off the loop
 
     app = FastAPI(
         title="corebert",
@@ -77,10 +85,13 @@ def create_app(settings: Settings | None = None, classifier: Classifier | None =
     )
     app.state.settings = settings
     app.state.metrics = metrics
+    tracing = start_tracing(app, settings.otlp_endpoint, tracer_provider)
     app.include_router(build_router(settings))
     install_error_handlers(app, metrics)
-    # Added last = outermost: metrics see every answer, the 413 of the size limit included.
+    # Added last = outermost: metrics see every answer, the 400 of an invalid request id and
+    # the 413 of the size limit included; those carry the request id and total time too.
     app.add_middleware(BodySizeLimitMiddleware, metrics=metrics, max_bytes=settings.max_body_bytes)
+    app.add_middleware(RequestContextMiddleware, metrics=metrics, tracing=tracing)
     app.add_middleware(RequestMetricsMiddleware, metrics=metrics, routes={("POST", "/classify")})
     return app
 

@@ -19,14 +19,15 @@ import logging
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from types import TracebackType
 
 import numpy as np
 
 from service.errors import InferenceError, NotReadyError, QueueFullError
 from service.metrics import ServiceMetrics
-from service.types import BatchPrediction, TokenizedDocument
+from service.tracing import NoTracing, Tracing
+from service.types import BatchPrediction, BatchRun, RequestOrigin, TokenizedDocument
 
 logger = logging.getLogger(__name__)
 
@@ -43,19 +44,29 @@ class BatchPolicy:
 
 @dataclass(frozen=True)
 class DocumentPrediction:
-    """One document's row of its batch's output."""
+    """One document's row of its batch's output, and the batch it ran in."""
 
+    logits: np.ndarray  # (num_labels,)
     probabilities: np.ndarray  # (num_labels,)
+    batch: BatchRun
 
 
-EnqueueFn = Callable[[Sequence[TokenizedDocument]], list[asyncio.Future[DocumentPrediction]]]
+EnqueueFn = Callable[
+    [Sequence[TokenizedDocument], RequestOrigin], list[asyncio.Future[DocumentPrediction]]
+]
 
 
 @dataclass(eq=False)
 class _Queued:
     document: TokenizedDocument
     future: asyncio.Future[DocumentPrediction]
-    enqueued_at: float
+    origin: RequestOrigin
+    enqueued_at: float  # time.perf_counter()
+
+
+def request_ids(queued: Sequence[_Queued]) -> list[str]:
+    """The ids of the requests behind these documents, each once, for log lines about them."""
+    return sorted({item.origin.request_id for item in queued if item.origin.request_id})
 
 
 def select_batch(
@@ -107,14 +118,16 @@ class Ticket:
         self._release(self._reserved)
         self._reserved = 0
 
-    async def submit(self, documents: Sequence[TokenizedDocument]) -> list[DocumentPrediction]:
+    async def submit(
+        self, documents: Sequence[TokenizedDocument], origin: RequestOrigin | None = None
+    ) -> list[DocumentPrediction]:
         """Queue the documents and wait for their predictions, in the same order.
 
         Cancelling the caller cancels the documents' futures: the worker drops them.
         """
         if len(documents) > self._reserved:
             raise ValueError(f"{len(documents)} documents submitted, {self._reserved} reserved")
-        futures = self._enqueue(documents)
+        futures = self._enqueue(documents, origin if origin is not None else RequestOrigin())
         self._reserved -= len(documents)
         outcomes = await asyncio.gather(*futures, return_exceptions=True)
         predictions: list[DocumentPrediction] = []
@@ -128,10 +141,18 @@ class Ticket:
 class Batcher:
     """Owns the queue of tokenized documents and the single inference worker."""
 
-    def __init__(self, predict: PredictFn, policy: BatchPolicy, metrics: ServiceMetrics) -> None:
+    def __init__(
+        self,
+        predict: PredictFn,
+        policy: BatchPolicy,
+        metrics: ServiceMetrics,
+        tracing: Tracing | None = None,
+    ) -> None:
         self._predict = predict
         self._policy = policy
         self._metrics = metrics
+        self._tracing: Tracing = tracing if tracing is not None else NoTracing()
+        self._batches_run = 0
         self._queue: list[_Queued] = []
         self._reserved = 0  # admitted documents not queued yet (being tokenized)
         self._arrived = asyncio.Event()
@@ -200,11 +221,11 @@ class Batcher:
         self._update_depth()
 
     def _enqueue(
-        self, documents: Sequence[TokenizedDocument]
+        self, documents: Sequence[TokenizedDocument], origin: RequestOrigin
     ) -> list[asyncio.Future[DocumentPrediction]]:
         loop = asyncio.get_running_loop()
-        now = loop.time()
-        queued = [_Queued(document, loop.create_future(), now) for document in documents]
+        now = time.perf_counter()
+        queued = [_Queued(document, loop.create_future(), origin, now) for document in documents]
         self._queue.extend(queued)
         self._reserved -= len(documents)
         self._arrived.set()
@@ -242,10 +263,9 @@ class Batcher:
     async def _wait_to_fill(self) -> None:
         """With a maximum wait: hold the batch until it is full or its oldest document has
         waited `max_wait_s` (never while closing)."""
-        loop = asyncio.get_running_loop()
         deadline = self._queue[0].enqueued_at + self._policy.max_wait_s
         while not self._closing and not self._is_full():
-            remaining = deadline - loop.time()
+            remaining = deadline - time.perf_counter()
             if remaining <= 0:
                 return
             self._arrived.clear()
@@ -261,10 +281,14 @@ class Batcher:
 
     def _drop_abandoned(self) -> None:
         kept = [item for item in self._queue if not item.future.done()]
-        dropped = len(self._queue) - len(kept)
-        if dropped:
-            self._metrics.dropped_documents.inc(dropped)
-            logger.debug("dropped %d documents whose request had ended", dropped)
+        if len(kept) < len(self._queue):
+            dropped = [item for item in self._queue if item.future.done()]
+            self._metrics.dropped_documents.inc(len(dropped))
+            logger.debug(
+                "dropped %d documents whose request had ended",
+                len(dropped),
+                extra={"request_ids": request_ids(dropped)},
+            )
             self._queue = kept
             self._update_depth()
 
@@ -278,14 +302,22 @@ class Batcher:
 
     async def _execute(self, batch: list[_Queued]) -> None:
         loop = asyncio.get_running_loop()
-        started = loop.time()
+        self._batches_run += 1
+        number = self._batches_run
+        sequences = [item.document.ids for item in batch]
+        started = time.perf_counter()
         for item in batch:
             self._metrics.queue_wait.observe(started - item.enqueued_at)
-        sequences = [item.document.ids for item in batch]
         try:
             prediction = await loop.run_in_executor(self._executor, self._timed_predict, sequences)
         except Exception as error:
-            logger.exception("the model failed on a batch of %d documents", len(batch))
+            self._record(number, batch, started, error)
+            logger.exception(
+                "the model failed on batch %d of %d documents",
+                number,
+                len(batch),
+                extra={"request_ids": request_ids(batch)},
+            )
             failure = InferenceError(
                 f"the model failed on a batch of {len(batch)} documents: "
                 f"{type(error).__name__}: {error}"
@@ -294,9 +326,29 @@ class Batcher:
                 if not item.future.done():
                     item.future.set_exception(failure)
             return
+        run = self._record(number, batch, started, None)
         for row, item in enumerate(batch):
             if not item.future.done():
-                item.future.set_result(DocumentPrediction(prediction.probabilities[row]))
+                item.future.set_result(
+                    DocumentPrediction(
+                        prediction.logits[row], prediction.probabilities[row], batch=run
+                    )
+                )
+
+    def _record(
+        self, number: int, batch: list[_Queued], started: float, error: BaseException | None
+    ) -> BatchRun:
+        """The batch as it ran, with its trace context once the tracer has recorded it."""
+        lengths = [item.document.num_tokens for item in batch]
+        run = BatchRun(
+            number=number,
+            documents=len(batch),
+            padded_tokens=max(lengths) * len(lengths),
+            started=started,
+            finished=time.perf_counter(),
+        )
+        served = [item.origin for item in batch]
+        return replace(run, trace_context=self._tracing.record_batch(run, served, error))
 
     def _timed_predict(self, sequences: Sequence[np.ndarray]) -> BatchPrediction:
         """Runs in the model thread: the model call plus the batch metrics."""

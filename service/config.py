@@ -12,6 +12,8 @@ from typing import Literal, Self
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from service.logs import LogFormat
+
 Device = Literal["auto", "cuda", "cpu"]
 LogLevel = Literal["critical", "error", "warning", "info", "debug"]
 
@@ -81,6 +83,17 @@ class Settings(BaseSettings):
     host: str = Field("0.0.0.0", description="Address `python -m service` listens on.")
     port: int = Field(8000, ge=1, le=65535, description="Port `python -m service` listens on.")
     log_level: LogLevel = Field("info", description="Log level of the service and of uvicorn.")
+    log_format: LogFormat = Field(
+        "text",
+        description="text: one readable line per record; json: one JSON object per line (time, "
+        "level, logger, request_id, message, fields), for log shippers.",
+    )
+    otlp_endpoint: str | None = Field(
+        None,
+        pattern=r"^https?://",
+        description="When set, traces go to this OpenTelemetry collector over OTLP/HTTP "
+        "(e.g. http://otel-collector:4318; spans are posted to /v1/traces). Unset: no tracing.",
+    )
     shutdown_timeout_s: float = Field(
         30.0,
         gt=0.0,

@@ -1,7 +1,8 @@
 """The classification engine: admission, tokenization, batching and results for one request.
 
 Routes call `ClassifierEngine.classify`; the engine owns the backend, the batcher and the
-tokenizer threads, and is started and stopped by the app's lifespan.
+tokenizer threads, and is started and stopped by the app's lifespan. Each request's timings
+come back with its results (for the response headers) and go to the tracer.
 """
 
 from __future__ import annotations
@@ -20,7 +21,8 @@ from service.batching import Batcher, BatchPolicy, DocumentPrediction
 from service.config import Settings
 from service.errors import NotReadyError, RequestTimeoutError
 from service.metrics import ServiceMetrics
-from service.types import Classifier, TokenizedDocument
+from service.tracing import NoTracing, Tracing
+from service.types import Classifier, RequestOrigin, RequestTimings, TokenizedDocument
 
 logger = logging.getLogger(__name__)
 
@@ -29,6 +31,14 @@ logger = logging.getLogger(__name__)
 class LabelScore:
     label: str
     score: float
+
+
+@dataclass(frozen=True)
+class ClassifyOptions:
+    """How a request wants its documents classified (the request body's options)."""
+
+    top_k: int = 1
+    raw_scores: bool = False  # logits instead of probabilities
 
 
 @dataclass(frozen=True)
@@ -42,16 +52,35 @@ class Classification:
     truncated: bool
 
 
-def top_labels(probabilities: np.ndarray, labels: Sequence[str], k: int) -> list[LabelScore]:
-    """The k most probable labels, best first; ties go to the lower class id."""
+@dataclass(frozen=True)
+class ClassifiedRequest:
+    """The results of one request, in document order, and where its time went."""
+
+    results: list[Classification]
+    timings: RequestTimings
+
+
+def top_labels(
+    probabilities: np.ndarray, labels: Sequence[str], k: int, scores: np.ndarray | None = None
+) -> list[LabelScore]:
+    """The k most probable labels, best first (ties go to the lower class id), each with its
+    probability, or with its entry of `scores` (the logits) when given."""
     order = np.argsort(-probabilities, kind="stable")[:k]
-    return [LabelScore(labels[index], float(probabilities[index])) for index in order]
+    shown = probabilities if scores is None else scores
+    return [LabelScore(labels[index], float(shown[index])) for index in order]
 
 
 class ClassifierEngine:
-    def __init__(self, classifier: Classifier, settings: Settings, metrics: ServiceMetrics) -> None:
+    def __init__(
+        self,
+        classifier: Classifier,
+        settings: Settings,
+        metrics: ServiceMetrics,
+        tracing: Tracing | None = None,
+    ) -> None:
         self.classifier = classifier
         self._metrics = metrics
+        self._tracing: Tracing = tracing if tracing is not None else NoTracing()
         self._timeout_s = settings.request_timeout_s
         self._shutdown_timeout_s = settings.shutdown_timeout_s
         if settings.max_batch_tokens < classifier.max_length:
@@ -70,6 +99,7 @@ class ClassifierEngine:
                 max_queued_documents=settings.max_queue_documents,
             ),
             metrics,
+            self._tracing,
         )
         self._tokenizer_pool = ThreadPoolExecutor(
             max_workers=2, thread_name_prefix="corebert-tokenize"
@@ -107,37 +137,75 @@ class ClassifierEngine:
         await self._batcher.close(self._shutdown_timeout_s)
         self._tokenizer_pool.shutdown(wait=False, cancel_futures=True)
 
-    async def classify(self, texts: Sequence[str], top_k: int) -> list[Classification]:
+    async def classify(
+        self,
+        texts: Sequence[str],
+        options: ClassifyOptions | None = None,
+        request_id: str | None = None,
+    ) -> ClassifiedRequest:
         """Classify the texts, in order, within the request timeout."""
+        options = options if options is not None else ClassifyOptions()
         if not self.ready:
             raise NotReadyError("the service is not ready (warming up or shutting down)")
+        origin = RequestOrigin(request_id, self._tracing.current_context())
         try:
             async with asyncio.timeout(self._timeout_s):
                 with self._batcher.admit(len(texts)) as ticket:
+                    tokenize_started = time.perf_counter()
                     documents = await self._tokenize(texts)
-                    predictions = await ticket.submit(documents)
+                    queued = time.perf_counter()
+                    self._metrics.tokenization_duration.observe(queued - tokenize_started)
+                    predictions = await ticket.submit(documents, origin)
         except TimeoutError:
             raise RequestTimeoutError(
                 f"the request took longer than {self._timeout_s:g} s and was abandoned"
             ) from None
-        return [self._result(d, p, top_k) for d, p in zip(documents, predictions, strict=True)]
+        batches = {prediction.batch.number: prediction.batch for prediction in predictions}
+        timings = RequestTimings(
+            tokenize_started=tokenize_started,
+            tokenize_finished=queued,
+            queued=queued,
+            batches=tuple(batches[number] for number in sorted(batches)),
+            num_tokens=sum(document.num_tokens for document in documents),
+        )
+        self._tracing.record_request(timings)
+        results = [
+            self._result(document, prediction, options)
+            for document, prediction in zip(documents, predictions, strict=True)
+        ]
+        logger.debug(
+            "classified %d documents",
+            len(results),
+            extra={
+                "documents": len(results),
+                "tokens": timings.num_tokens,
+                "tokenization_ms": round(timings.tokenization_s * 1000, 3),
+                "queue_ms": round(timings.queue_s * 1000, 3),
+                "inference_ms": round(timings.inference_s * 1000, 3),
+                "batches": [batch.number for batch in timings.batches],
+            },
+        )
+        return ClassifiedRequest(results, timings)
 
     async def _tokenize(self, texts: Sequence[str]) -> list[TokenizedDocument]:
         loop = asyncio.get_running_loop()
-        started = time.perf_counter()
         documents = await loop.run_in_executor(
             self._tokenizer_pool, self.classifier.tokenize, texts
         )
-        self._metrics.tokenization_duration.observe(time.perf_counter() - started)
         for document in documents:
             self._metrics.document_length_tokens.observe(document.num_tokens)
         return documents
 
     def _result(
-        self, document: TokenizedDocument, prediction: DocumentPrediction, top_k: int
+        self, document: TokenizedDocument, prediction: DocumentPrediction, options: ClassifyOptions
     ) -> Classification:
         labels = self.card.labels
-        top = top_labels(prediction.probabilities, labels, min(top_k, len(labels)))
+        top = top_labels(
+            prediction.probabilities,
+            labels,
+            min(options.top_k, len(labels)),
+            scores=prediction.logits if options.raw_scores else None,
+        )
         self._metrics.documents.labels(label=top[0].label).inc()
         if document.truncated:
             self._metrics.truncated_documents.inc()

@@ -15,6 +15,7 @@ from fastapi.responses import JSONResponse
 
 # error type -> HTTP status code; the keys are the `type` label of corebert_errors_total.
 ERROR_STATUS: dict[str, int] = {
+    "bad_request": 400,  # an invalid x-request-id header
     "validation": 422,  # the body does not match the schema
     "payload_too_large": 413,  # the body is over max_body_bytes
     "unauthorized": 401,  # API key configured, and missing or wrong
@@ -40,6 +41,10 @@ class ServiceError(Exception):
     @property
     def status_code(self) -> int:
         return ERROR_STATUS[self.error_type]
+
+
+class BadRequestError(ServiceError):
+    error_type = "bad_request"
 
 
 class UnauthorizedError(ServiceError):
@@ -93,6 +98,10 @@ def field_path(location: Sequence[str | int]) -> str:
     return path or "body"
 
 
+# pydantic messages that do not say what is allowed -> ones that do
+ALLOWED_VALUES_MESSAGES = {"bool_type": "Input should be true or false"}
+
+
 def validation_details(errors: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     """Pydantic errors -> `{field, document_index, message, type}`, the document index set
     whenever the error lies inside `documents[i]`."""
@@ -105,7 +114,7 @@ def validation_details(errors: Sequence[dict[str, Any]]) -> list[dict[str, Any]]
             {
                 "field": field_path(location),
                 "document_index": index if isinstance(index, int) else None,
-                "message": error.get("msg", ""),
+                "message": ALLOWED_VALUES_MESSAGES.get(error.get("type", ""), error.get("msg", "")),
                 "type": error.get("type", ""),
             }
         )

@@ -13,8 +13,10 @@ from fastapi import APIRouter, Depends, Request, Response, Security
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
 from service.config import Settings
-from service.engine import ClassifierEngine
+from service.engine import ClassifierEngine, ClassifyOptions
 from service.errors import ClientDisconnectedError, UnauthorizedError
+from service.logs import current_request_id
+from service.middleware import milliseconds
 from service.schemas import (
     ClassifyRequestFields,
     ClassifyResponse,
@@ -97,11 +99,22 @@ def build_router(settings: Settings) -> APIRouter:
     async def classify(
         body: ClassifyRequest,  # type: ignore[valid-type]  # a class built at run time
         request: Request,
+        response: Response,
         engine: Annotated[ClassifierEngine, Depends(get_engine)],
     ) -> ClassifyResponse:
         classify_request: ClassifyRequestFields = body
         texts = [document.text for document in classify_request.documents]
-        results = await unless_disconnected(request, engine.classify(texts, classify_request.top_k))
+        options = ClassifyOptions(
+            top_k=classify_request.top_k, raw_scores=classify_request.raw_scores
+        )
+        classified = await unless_disconnected(
+            request, engine.classify(texts, options, current_request_id())
+        )
+        timings = classified.timings
+        response.headers["x-tokenization-time"] = milliseconds(timings.tokenization_s)
+        response.headers["x-queue-time"] = milliseconds(timings.queue_s)
+        response.headers["x-inference-time"] = milliseconds(timings.inference_s)
+        response.headers["x-num-tokens"] = str(timings.num_tokens)
         card = engine.card
         return ClassifyResponse(
             results=[
@@ -113,7 +126,9 @@ def build_router(settings: Settings) -> APIRouter:
                     num_tokens=result.num_tokens,
                     truncated=result.truncated,
                 )
-                for document, result in zip(classify_request.documents, results, strict=True)
+                for document, result in zip(
+                    classify_request.documents, classified.results, strict=True
+                )
             ],
             model=ModelRef(name=card.name, version=card.version, variant=card.variant),
         )

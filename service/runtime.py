@@ -82,8 +82,10 @@ class OnnxBackend:
         """Run the sequences as one batch (right-padded)."""
         lengths = np.array([len(ids) for ids in sequences], dtype=np.int64)  # (batch,)
         logits, kept_kv_counts = self._model.run(sequences)
+        logits = logits.astype(np.float32)
         return BatchPrediction(
-            probabilities=softmax(logits.astype(np.float32)),
+            logits=logits,
+            probabilities=softmax(logits),
             kept_kv_ratio=kept_kv_ratio(kept_kv_counts, lengths, self.card.combine_layer),
         )
 

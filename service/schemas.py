@@ -13,11 +13,22 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    StrictBool,
+    StringConstraints,
     WithJsonSchema,
     field_validator,
     model_validator,
 )
 from pydantic_core import PydanticCustomError
+
+REQUEST_ID_HEADER = "x-request-id"
+REQUEST_ID_MAX_LENGTH = 128
+# At most 128 characters, none of them a control character (C0, DEL, C1).
+RequestId = Annotated[
+    str,
+    StringConstraints(max_length=REQUEST_ID_MAX_LENGTH, pattern=r"^[^\x00-\x1f\x7f-\x9f]*$"),
+]
+REQUEST_ID_RULE = f"at most {REQUEST_ID_MAX_LENGTH} characters, no control characters"
 
 
 def classify_request_model(max_documents: int, max_chars: int) -> type[BaseModel]:
@@ -93,6 +104,11 @@ def classify_request_model(max_documents: int, max_chars: int) -> type[BaseModel
         top_k: int = Field(
             1, ge=1, description="Labels returned per document (at most the number of labels)."
         )
+        raw_scores: StrictBool = Field(
+            False,
+            description="true: every score in the results is the label's logit instead of its "
+            "softmax probability (the labels keep their order).",
+        )
 
     return ClassifyRequest
 
@@ -117,16 +133,19 @@ class ClassifyRequestFields(Protocol):
     @property
     def top_k(self) -> int: ...
 
+    @property
+    def raw_scores(self) -> bool: ...
+
 
 class LabelScore(BaseModel):
     label: str
-    score: float = Field(description="Softmax probability.")
+    score: float = Field(description="Softmax probability, or the logit with raw_scores.")
 
 
 class DocumentResult(BaseModel):
     id: str | None = Field(None, description="The document's id, when the request gave one.")
     label: str = Field(description="The most probable label.")
-    score: float = Field(description="Probability of `label`.")
+    score: float = Field(description="Probability of `label`, or its logit with raw_scores.")
     labels: list[LabelScore] = Field(description="The top_k labels, best first.")
     num_tokens: int = Field(description="Tokens the model read, [CLS] and [SEP] included.")
     truncated: bool = Field(description="True when the text was cut to the model's max_length.")

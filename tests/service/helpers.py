@@ -55,11 +55,11 @@ class GatedClassifier:
 
 @asynccontextmanager
 async def serve(
-    settings: Settings, classifier: Classifier | None = None
+    settings: Settings, classifier: Classifier | None = None, tracer_provider=None
 ) -> AsyncIterator[httpx.AsyncClient]:
     """The app with its lifespan running, and an httpx client talking to it in process; the
     app itself is on `client.app`, for tests that look at its engine."""
-    app = create_app(settings, classifier)
+    app = create_app(settings, classifier, tracer_provider)
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://corebert") as client:

@@ -30,12 +30,16 @@ class Reference:
             str(artifact / "model.onnx"), providers=["CPUExecutionProvider"]
         )
 
-    def __call__(self, text: str) -> np.ndarray:
+    def logits(self, text: str) -> np.ndarray:
         ids = np.array([self.tokenizer.encode(text).ids], dtype=np.int64)
         (logits,) = self.session.run(
             ["logits"], {"input_ids": ids, "attention_mask": np.ones_like(ids)}
         )
-        exp = np.exp(logits[0] - logits[0].max())
+        return logits[0]
+
+    def __call__(self, text: str) -> np.ndarray:
+        logits = self.logits(text)
+        exp = np.exp(logits - logits.max())
         return exp / exp.sum()
 
 
@@ -86,6 +90,28 @@ async def test_classify_returns_one_result_per_document_in_order(
         assert result["labels"][0]["score"] >= result["labels"][1]["score"]
         for entry in result["labels"]:
             assert entry["score"] == pytest.approx(expected[LABELS.index(entry["label"])], abs=1e-5)
+
+
+async def test_raw_scores_gives_logits_in_the_order_of_the_probabilities(
+    settings_for, tiny_classifier, reference
+):
+    texts = ["the film was brilliant", "market shares fell as the bank cut its profit forecast"]
+    async with serve(settings_for(), tiny_classifier) as client:
+        raw = await client.post(
+            "/classify", json={"documents": texts, "top_k": 3, "raw_scores": True}
+        )
+        probabilities = await client.post("/classify", json={"documents": texts, "top_k": 3})
+    assert raw.status_code == 200, raw.text
+    for raw_result, result, text in zip(
+        raw.json()["results"], probabilities.json()["results"], texts, strict=True
+    ):
+        logits = reference.logits(text)
+        assert [e["label"] for e in raw_result["labels"]] == [e["label"] for e in result["labels"]]
+        assert raw_result["label"] == result["label"]
+        assert raw_result["score"] == pytest.approx(float(logits.max()), abs=1e-4)
+        for entry in raw_result["labels"]:
+            assert entry["score"] == pytest.approx(logits[LABELS.index(entry["label"])], abs=1e-4)
+        assert raw_result["num_tokens"] == result["num_tokens"]
 
 
 async def test_top_k_is_capped_at_the_number_of_labels(settings_for, tiny_classifier):
@@ -188,6 +214,10 @@ BAD_BODIES = {
     "text over the character limit": ({"documents": ["a", "x" * 51]}, "documents[1].text", 1),
     "missing documents": ({"top_k": 1}, "documents", None),
     "top_k below one": ({"documents": ["a"], "top_k": 0}, "top_k", None),
+    "raw_scores a word": ({"documents": ["a"], "raw_scores": "yes"}, "raw_scores", None),
+    "raw_scores a string": ({"documents": ["a"], "raw_scores": "true"}, "raw_scores", None),
+    "raw_scores a number": ({"documents": ["a"], "raw_scores": 1}, "raw_scores", None),
+    "raw_scores null": ({"documents": ["a"], "raw_scores": None}, "raw_scores", None),
 }
 
 
@@ -207,6 +237,8 @@ async def test_bad_input_gets_422_naming_field_and_document(settings_for, tiny_c
     assert after.status_code == 200
     errors = counter_by_label(metrics, "corebert_errors", "type")
     assert errors["validation"] == 1
+    if field == "raw_scores":  # the allowed values
+        assert "raw_scores: Input should be true or false" in error["message"]
 
 
 async def test_malformed_json_gets_422(settings_for, tiny_classifier):

@@ -36,8 +36,10 @@ class FakeModel:
         if self.fail_lengths & {len(ids) for ids in sequences}:
             raise RuntimeError("injected failure")
         lengths = np.array([len(ids) for ids in sequences], dtype=np.float32)
+        scores = np.stack([lengths, np.full_like(lengths, 1000.0)], axis=1)
         return BatchPrediction(
-            probabilities=np.stack([lengths, np.full_like(lengths, 1000.0)], axis=1),
+            logits=scores,
+            probabilities=scores,
             kept_kv_ratio=np.ones(len(sequences)),
         )
 

@@ -1,4 +1,5 @@
-"""The service as a process: no torch on the serving path, `python -m service`, SIGTERM."""
+"""The service as a process: no torch and no tracing packages on the serving path, `python -m
+service`, its log lines, SIGTERM."""
 
 from __future__ import annotations
 
@@ -24,6 +25,11 @@ import httpx
 from service.app import create_app
 from service.config import Settings
 
+# What tracing would import: the SDK, the exporter and the instrumentation (FastAPI itself
+# imports the OpenTelemetry API, `opentelemetry.trace` and `opentelemetry.context`).
+TRACING_PACKAGES = ("opentelemetry.sdk", "opentelemetry.exporter", "opentelemetry.instrumentation",
+                    "opentelemetry.proto")
+
 async def main():
     app = create_app(Settings())
     async with app.router.lifespan_context(app):
@@ -31,7 +37,12 @@ async def main():
         async with httpx.AsyncClient(transport=transport, base_url="http://corebert") as client:
             response = await client.post("/classify", json={"documents": ["a good game"]})
     heavy = sorted(m for m in sys.modules if m.split(".")[0] in ("torch", "transformers"))
-    print(json.dumps({"status": response.status_code, "heavy_modules": heavy}))
+    tracing = sorted(
+        m for m in sys.modules
+        if m.startswith(TRACING_PACKAGES) or m == "service.otel"
+    )
+    print(json.dumps({"status": response.status_code, "heavy_modules": heavy,
+                      "tracing_modules": tracing}))
 
 asyncio.run(main())
 """
@@ -45,7 +56,9 @@ def queue_depth(base_url: str) -> float:
     return family.samples[0].value
 
 
-def test_serving_imports_neither_torch_nor_transformers(tiny_artifact: Path) -> None:
+@pytest.fixture(scope="module")
+def serving_report(tiny_artifact: Path) -> dict:
+    """What a fresh interpreter imported to serve one request with the default settings."""
     completed = subprocess.run(
         [sys.executable, "-c", SERVE_AND_LIST_MODULES],
         cwd=harness.ROOT,
@@ -55,8 +68,50 @@ def test_serving_imports_neither_torch_nor_transformers(tiny_artifact: Path) -> 
         timeout=120,
         check=True,
     )
-    report = json.loads(completed.stdout.strip().splitlines()[-1])
-    assert report == {"status": 200, "heavy_modules": []}
+    return json.loads(completed.stdout.strip().splitlines()[-1])
+
+
+def test_serving_imports_neither_torch_nor_transformers(serving_report: dict) -> None:
+    assert serving_report["status"] == 200
+    assert serving_report["heavy_modules"] == []
+
+
+def test_with_tracing_off_nothing_of_the_tracing_packages_is_imported(
+    serving_report: dict,
+) -> None:
+    assert serving_report["status"] == 200
+    assert serving_report["tracing_modules"] == []
+
+
+def test_json_logs_are_one_object_per_line_with_the_request_id(
+    tiny_artifact: Path, tmp_path: Path
+) -> None:
+    with harness.service(
+        tiny_artifact,
+        tmp_path / "service.log",
+        startup_timeout_s=60,
+        log_format="json",
+        log_level="debug",
+    ) as served:
+        response = httpx.post(
+            f"{served.url}/classify",
+            json={"documents": ["a good game"]},
+            headers={"x-request-id": "json-logs-1"},
+            timeout=30,
+        )
+    assert response.status_code == 200
+    entries = [json.loads(line) for line in served.log.read_text().splitlines()]
+    assert all(
+        set(entry) >= {"time", "level", "logger", "request_id", "message", "fields"}
+        for entry in entries
+    )
+    of_request = [entry for entry in entries if entry["request_id"] == "json-logs-1"]
+    (access,) = [entry for entry in of_request if entry["logger"] == "uvicorn.access"]
+    assert access["fields"]["path"] == "/classify" and access["fields"]["status"] == 200
+    (summary,) = [entry for entry in of_request if entry["logger"] == "service.engine"]
+    assert summary["message"] == "classified 1 documents"
+    assert summary["fields"]["tokens"] == 5 and summary["level"] == "debug"
+    assert any("Application startup complete" in entry["message"] for entry in entries)
 
 
 def test_python_m_service_serves_and_drains_the_queue_on_sigterm(
