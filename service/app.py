@@ -10,7 +10,7 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from fastapi import FastAPI
 
@@ -27,6 +27,7 @@ from service.middleware import (
 )
 from service.routes import build_router
 from service.runtime import OnnxBackend
+from service.schemas import document_request_context
 from service.tracing import start_tracing
 from service.types import Classifier
 
@@ -43,6 +44,19 @@ def load_classifier(settings: Settings) -> OnnxBackend:
         max_length=settings.max_length,
         intra_op_threads=settings.intra_op_threads,
     )
+
+
+def publish_request_context(app: FastAPI) -> None:
+    """The OpenAPI document, with the request id header and the timing headers that the
+    request middleware adds to every operation."""
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = document_request_context(generate())
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]  # FastAPI's documented override
 
 
 def create_app(
@@ -87,6 +101,7 @@ def create_app(
     app.state.metrics = metrics
     tracing = start_tracing(app, settings.otlp_endpoint, tracer_provider)
     app.include_router(build_router(settings))
+    publish_request_context(app)
     install_error_handlers(app, metrics)
     # Added last = outermost: metrics see every answer, the 400 of an invalid request id and
     # the 413 of the size limit included; those carry the request id and total time too.

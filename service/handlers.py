@@ -8,9 +8,17 @@ import logging
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException
 
-from service.errors import ServiceError, error_response, validation_details
+from service.errors import ErrorType, ServiceError, error_body, error_response, validation_details
 from service.metrics import ServiceMetrics
+
+# What the framework answers by itself (routing, a body it cannot decode) -> the error type.
+HTTP_ERROR_TYPES: dict[int, ErrorType] = {
+    400: "bad_request",
+    404: "not_found",
+    405: "method_not_allowed",
+}
 
 logger = logging.getLogger(__name__)
 
@@ -26,6 +34,16 @@ def install_error_handlers(app: FastAPI, metrics: ServiceMetrics) -> None:
         summary = "; ".join(f"{d['field']}: {d['message']}" for d in details[:3])
         more = f" (and {len(details) - 3} more)" if len(details) > 3 else ""
         return error_response("validation", f"invalid request: {summary}{more}", details)
+
+    @app.exception_handler(HTTPException)
+    async def _http(request: Request, error: HTTPException) -> JSONResponse:
+        error_type = HTTP_ERROR_TYPES.get(error.status_code, "internal")
+        metrics.errors.labels(type=error_type).inc()
+        return JSONResponse(
+            error_body(error_type, str(error.detail)),
+            status_code=error.status_code,
+            headers=error.headers,
+        )
 
     @app.exception_handler(ServiceError)
     async def _service(request: Request, error: ServiceError) -> JSONResponse:

@@ -14,10 +14,11 @@ from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBea
 
 from service.config import Settings
 from service.engine import ClassifierEngine, ClassifyOptions
-from service.errors import ClientDisconnectedError, UnauthorizedError
+from service.errors import ClientDisconnectedError, ErrorType, UnauthorizedError
 from service.logs import current_request_id
 from service.middleware import milliseconds
 from service.schemas import (
+    CLASSIFY_HEADERS,
     ClassifyRequestFields,
     ClassifyResponse,
     DocumentResult,
@@ -26,6 +27,7 @@ from service.schemas import (
     ModelInfo,
     ModelRef,
     classify_request_model,
+    error_responses,
 )
 
 T = TypeVar("T")
@@ -87,6 +89,9 @@ def build_router(settings: Settings) -> APIRouter:
     guarded = (
         [Depends(api_key_guard(settings.api_key.get_secret_value()))] if settings.api_key else []
     )
+    # Every status each operation can answer, with the error body (docs/service.md, Errors).
+    # An invalid x-request-id gets 400 anywhere, and anything unexpected 500.
+    auth: tuple[ErrorType, ...] = ("unauthorized",) if settings.api_key else ()
     router = APIRouter()
 
     @router.post(
@@ -95,6 +100,20 @@ def build_router(settings: Settings) -> APIRouter:
         response_model_exclude_none=True,
         dependencies=guarded,
         summary="Classify documents",
+        responses={
+            200: {"headers": CLASSIFY_HEADERS},
+            **error_responses(
+                "bad_request",
+                *auth,
+                "payload_too_large",
+                "validation",
+                "queue_full",
+                "inference",
+                "internal",
+                "not_ready",
+                "timeout",
+            ),
+        },
     )
     async def classify(
         body: ClassifyRequest,  # type: ignore[valid-type]  # a class built at run time
@@ -133,14 +152,22 @@ def build_router(settings: Settings) -> APIRouter:
             model=ModelRef(name=card.name, version=card.version, variant=card.variant),
         )
 
-    @router.get("/health/live", response_model=Health, summary="The process is up")
+    @router.get(
+        "/health/live",
+        response_model=Health,
+        summary="The process is up",
+        responses=error_responses("bad_request", "internal"),
+    )
     async def live() -> Health:
         return Health(status="alive")
 
     @router.get(
         "/health/ready",
         response_model=Health,
-        responses={503: {"model": Health}},
+        responses={
+            503: {"model": Health, "description": "Starting up or shutting down."},
+            **error_responses("bad_request", "internal"),
+        },
         summary="The model is loaded and warmed up, and the service is not stopping",
     )
     async def ready(
@@ -151,7 +178,13 @@ def build_router(settings: Settings) -> APIRouter:
         response.status_code = 503
         return Health(status="not ready")
 
-    @router.get("/v1/model", response_model=ModelInfo, dependencies=guarded)
+    @router.get(
+        "/v1/model",
+        response_model=ModelInfo,
+        dependencies=guarded,
+        summary="The model served, its labels and its test metrics",
+        responses=error_responses("bad_request", *auth, "internal"),
+    )
     async def model_info(engine: Annotated[ClassifierEngine, Depends(get_engine)]) -> ModelInfo:
         card = engine.card
         return ModelInfo(

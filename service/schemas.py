@@ -1,7 +1,9 @@
-"""Request and response bodies.
+"""Request and response bodies, and what the OpenAPI document says of each operation.
 
-The request model is built from the settings (`classify_request_model`) so that the limits it
-enforces are the configured ones and show in the OpenAPI docs.
+The published schema is generated from the models that validate (one source): the request
+model is built from the settings (`classify_request_model`) so that the limits it enforces are
+the configured ones, and the validation is strict (no "2" for an integer, no 1 for a boolean),
+so that what the schema refuses is refused.
 """
 
 from __future__ import annotations
@@ -13,13 +15,17 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    GetJsonSchemaHandler,
     StrictBool,
     StringConstraints,
-    WithJsonSchema,
+    TypeAdapter,
     field_validator,
     model_validator,
 )
-from pydantic_core import PydanticCustomError
+from pydantic.json_schema import JsonDict, JsonSchemaValue, SkipJsonSchema
+from pydantic_core import CoreSchema, PydanticCustomError
+
+from service.errors import ERRORS, ErrorResponse, ErrorType
 
 REQUEST_ID_HEADER = "x-request-id"
 REQUEST_ID_MAX_LENGTH = 128
@@ -30,17 +36,30 @@ RequestId = Annotated[
 ]
 REQUEST_ID_RULE = f"at most {REQUEST_ID_MAX_LENGTH} characters, no control characters"
 
+# A text holds a character that is not white space: Python's white space (`str.isspace`),
+# spelt out so that every regex engine reading the schema agrees.
+NOT_BLANK = r"[^\t\n\x0b\x0c\r\x1c-\x1f \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]"
+DOCUMENT_ID_MAX_LENGTH = 256
+
+
+def _without_default(schema: JsonDict) -> None:
+    """For an optional field whose default (none) is not a value it accepts."""
+    schema.pop("default", None)
+
 
 def classify_request_model(max_documents: int, max_chars: int) -> type[BaseModel]:
     """The body of POST /classify, with these limits on documents and characters."""
 
     class Document(BaseModel):
-        """A document: a plain string, or an object whose `id` is echoed in the result."""
+        """A document: a plain string (its text), or an object whose `id` is echoed in the
+        result."""
 
-        model_config = ConfigDict(extra="forbid")
+        model_config = ConfigDict(extra="forbid", strict=True)
 
-        id: str | None = Field(None, max_length=256)
-        text: str = Field(min_length=1, max_length=max_chars)
+        id: Annotated[str, Field(max_length=DOCUMENT_ID_MAX_LENGTH)] | SkipJsonSchema[None] = Field(
+            None, json_schema_extra=_without_default
+        )
+        text: str = Field(min_length=1, max_length=max_chars, pattern=NOT_BLANK)
 
         @model_validator(mode="before")
         @classmethod
@@ -55,34 +74,30 @@ def classify_request_model(max_documents: int, max_chars: int) -> type[BaseModel
                 )
             return value
 
-        @field_validator("text")
+        @field_validator("id", mode="before")
         @classmethod
-        def _not_blank(cls, text: str) -> str:
-            if not text.strip():
-                raise PydanticCustomError("blank_text", "text is empty or whitespace only")
-            return text
+        def _id_given_is_a_string(cls, value: Any) -> Any:
+            if not isinstance(value, str):  # null too: leaving `id` out is how to give none
+                raise PydanticCustomError(
+                    "string_type",
+                    "id must be a string (leave it out for none), got {kind}",
+                    {"kind": "null" if value is None else type(value).__name__},
+                )
+            return value
 
-    text_schema = {"type": "string", "minLength": 1, "maxLength": max_chars}
-    document_schema = WithJsonSchema(
-        {
-            "anyOf": [
-                text_schema,
-                {
-                    "type": "object",
-                    "properties": {
-                        "id": {"type": "string", "maxLength": 256},
-                        "text": text_schema,
-                    },
-                    "required": ["text"],
-                    "additionalProperties": False,
-                },
-            ]
-        }
-    )
+        @classmethod
+        def __get_pydantic_json_schema__(
+            cls, core_schema: CoreSchema, handler: GetJsonSchemaHandler
+        ) -> JsonSchemaValue:
+            """Published as what it accepts: its text alone, or the object."""
+            object_schema = handler(core_schema)
+            text_schema = handler.resolve_ref_schema(object_schema)["properties"]["text"]
+            return {"anyOf": [text_schema, object_schema]}
 
     class ClassifyRequest(BaseModel):
         model_config = ConfigDict(
             extra="forbid",
+            strict=True,
             json_schema_extra={
                 "examples": [
                     {
@@ -96,7 +111,7 @@ def classify_request_model(max_documents: int, max_chars: int) -> type[BaseModel
             },
         )
 
-        documents: list[Annotated[Document, document_schema]] = Field(
+        documents: list[Document] = Field(
             min_length=1,
             max_length=max_documents,
             description=f"1 to {max_documents} documents of at most {max_chars} characters.",
@@ -109,6 +124,15 @@ def classify_request_model(max_documents: int, max_chars: int) -> type[BaseModel
             description="true: every score in the results is the label's logit instead of its "
             "softmax probability (the labels keep their order).",
         )
+
+        @field_validator("top_k", mode="before")
+        @classmethod
+        def _whole_number(cls, value: Any) -> Any:
+            """JSON Schema counts 2.0 as an integer, so the service does too (never "2" or
+            true: those stay refused by the strict type)."""
+            if isinstance(value, float) and value.is_integer():
+                return int(value)
+            return value
 
     return ClassifyRequest
 
@@ -178,3 +202,70 @@ class ModelInfo(BaseModel):
 
 class Health(BaseModel):
     status: str
+
+
+# The OpenAPI document: response headers, error answers, and what every operation shares.
+
+
+def _header(description: str, schema: dict[str, Any] | None = None) -> dict[str, Any]:
+    return {"description": description, "schema": schema or {"type": "string"}}
+
+
+MILLISECONDS = {"type": "string", "pattern": r"^\d+\.\d{3}$"}
+EVERY_ANSWER_HEADERS = {
+    "x-request-id": _header(
+        "The request's x-request-id, or a new id when it had none.",
+        TypeAdapter(RequestId).json_schema(),
+    ),
+    "x-total-time": _header("Milliseconds from receiving the request to answering.", MILLISECONDS),
+}
+CLASSIFY_HEADERS = {
+    "x-tokenization-time": _header("Milliseconds tokenizing the documents.", MILLISECONDS),
+    "x-queue-time": _header(
+        "Milliseconds the documents waited in the queue while none of them ran.", MILLISECONDS
+    ),
+    "x-inference-time": _header(
+        "Milliseconds of the model batches that ran the documents.", MILLISECONDS
+    ),
+    "x-num-tokens": _header(
+        "Tokens the model read for the request.", {"type": "string", "pattern": r"^\d+$"}
+    ),
+}
+ERROR_HEADERS: dict[ErrorType, dict[str, Any]] = {
+    "unauthorized": {"WWW-Authenticate": _header("`Bearer`.")},
+    "queue_full": {"Retry-After": _header("Seconds to wait: `1`.")},
+    "payload_too_large": {"Connection": _header("`close`.")},
+}
+
+
+def error_responses(*error_types: ErrorType) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI responses of these error types: the error body, when each is answered, and the
+    headers it comes with (types sharing a status share its entry)."""
+    responses: dict[int | str, dict[str, Any]] = {}
+    for error_type in error_types:
+        kind = ERRORS[error_type]
+        entry = responses.setdefault(kind.status, {"model": ErrorResponse, "description": ""})
+        meaning = f"`{error_type}`: {kind.when}."
+        entry["description"] = f"{entry['description']} {meaning}".strip()
+        if error_type in ERROR_HEADERS:
+            entry.setdefault("headers", {}).update(ERROR_HEADERS[error_type])
+    return responses
+
+
+def document_request_context(openapi: dict[str, Any]) -> dict[str, Any]:
+    """Every operation takes an optional `x-request-id` header, and every answer has
+    `x-request-id` and `x-total-time` (the request middleware's work, for all routes)."""
+    parameter = {
+        "name": REQUEST_ID_HEADER,
+        "in": "header",
+        "required": False,
+        "description": f"An id for the request ({REQUEST_ID_RULE}), echoed in the answer and "
+        "put on its log lines and span; generated when left out. An invalid one gets 400.",
+        "schema": TypeAdapter(RequestId).json_schema(),
+    }
+    for operations in openapi.get("paths", {}).values():
+        for operation in operations.values():
+            operation.setdefault("parameters", []).append(parameter)
+            for response in operation.get("responses", {}).values():
+                response.setdefault("headers", {}).update(EVERY_ANSWER_HEADERS)
+    return openapi

@@ -218,6 +218,12 @@ BAD_BODIES = {
     "raw_scores a string": ({"documents": ["a"], "raw_scores": "true"}, "raw_scores", None),
     "raw_scores a number": ({"documents": ["a"], "raw_scores": 1}, "raw_scores", None),
     "raw_scores null": ({"documents": ["a"], "raw_scores": None}, "raw_scores", None),
+    "a null id": ({"documents": ["fine", {"id": None, "text": "0"}]}, "documents[1].id", 1),
+    "a numeric id": ({"documents": [{"id": 7, "text": "0"}]}, "documents[0].id", 0),
+    "top_k a string": ({"documents": ["a"], "top_k": "2"}, "top_k", None),
+    "top_k a boolean": ({"documents": ["a"], "top_k": True}, "top_k", None),
+    "top_k a fraction": ({"documents": ["a"], "top_k": 1.5}, "top_k", None),
+    "text of separators only": ({"documents": ["\x1c\u2028\xa0"]}, "documents[0].text", 0),
 }
 
 
@@ -239,6 +245,42 @@ async def test_bad_input_gets_422_naming_field_and_document(settings_for, tiny_c
     assert errors["validation"] == 1
     if field == "raw_scores":  # the allowed values
         assert "raw_scores: Input should be true or false" in error["message"]
+    if any(d["type"] == "string_pattern_mismatch" for d in error["details"]):
+        assert f"{field}: text is empty or whitespace only" in error["message"]
+
+
+async def test_a_whole_number_top_k_is_an_integer(settings_for, tiny_classifier):
+    """JSON Schema's integer: 2.0 is one, as the published schema promises."""
+    async with serve(settings_for(), tiny_classifier) as client:
+        response = await client.post("/classify", json={"documents": ["a game"], "top_k": 2.0})
+    assert response.status_code == 200
+    assert len(response.json()["results"][0]["labels"]) == 2
+
+
+async def test_a_body_that_is_not_utf8_gets_400(settings_for, tiny_classifier):
+    async with serve(settings_for(), tiny_classifier) as client:
+        response = await client.post(
+            "/classify",
+            content=b'{"documents": ["caf\xe9"]}',
+            headers={"content-type": "application/json"},
+        )
+        after = await client.post("/classify", json={"documents": ["the next one"]})
+    assert response.status_code == 400
+    assert response.json()["error"]["type"] == "bad_request"
+    assert after.status_code == 200
+
+
+async def test_unknown_paths_and_methods_get_the_error_body(settings_for, tiny_classifier):
+    async with serve(settings_for(), tiny_classifier) as client:
+        missing = await client.get("/nowhere")
+        wrong_method = await client.delete("/classify")
+        metrics = metric_samples((await client.get("/metrics")).text)
+    assert missing.status_code == 404 and missing.json()["error"]["type"] == "not_found"
+    assert wrong_method.status_code == 405
+    assert wrong_method.json()["error"]["type"] == "method_not_allowed"
+    assert wrong_method.headers["allow"] == "POST"
+    errors = counter_by_label(metrics, "corebert_errors", "type")
+    assert errors["not_found"] == 1 and errors["method_not_allowed"] == 1
 
 
 async def test_malformed_json_gets_422(settings_for, tiny_classifier):
