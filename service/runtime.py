@@ -13,7 +13,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from artifact.card import Artifact, ModelCard
-from artifact.runtime import OnnxClassifier
+from artifact.runtime import OnnxClassifier, softmax
 from service.types import BatchPrediction, TokenizedDocument
 
 logger = logging.getLogger(__name__)
@@ -34,12 +34,6 @@ def kept_kv_ratio(
         return np.ones(kept_kv_counts.shape[0], dtype=np.float64)
     ratios = layers.astype(np.float64) / np.maximum(num_tokens, 1)[:, None]  # (batch, layers)
     return np.clip(ratios.mean(axis=1), 0.0, 1.0)
-
-
-def softmax(logits: np.ndarray) -> np.ndarray:
-    shifted = logits - logits.max(axis=-1, keepdims=True)
-    exp = np.exp(shifted)
-    return exp / exp.sum(axis=-1, keepdims=True)
 
 
 class OnnxBackend:
