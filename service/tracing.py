@@ -76,7 +76,13 @@ def start_tracing(
     (importing `service.otel` only then), else `NoTracing`."""
     if tracer_provider is None and otlp_endpoint is None:
         return NoTracing()
-    from service.otel import OtelTracing, otlp_provider  # the tracing extra, only when on
+    try:
+        from service.otel import OtelTracing, otlp_provider  # the tracing extra, only when on
+    except ImportError as error:
+        raise RuntimeError(
+            f"COREBERT_OTLP_ENDPOINT is set ({otlp_endpoint}) but the tracing packages are not "
+            f"installed: pip install 'corebert[tracing]' ({error})"
+        ) from error
 
     if tracer_provider is not None:
         tracing = OtelTracing(tracer_provider, owns_provider=False)

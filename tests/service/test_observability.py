@@ -7,6 +7,7 @@ import http.server
 import json
 import logging
 import re
+import sys
 import threading
 from typing import ClassVar
 
@@ -173,8 +174,6 @@ def test_json_log_lines_hold_time_level_request_id_message_and_fields() -> None:
     try:
         raise RuntimeError("boom")
     except RuntimeError:
-        import sys
-
         failing = log_record(request_id=None, exc_info=sys.exc_info())
     entry = json.loads(JsonFormatter().format(failing))
     assert entry["request_id"] is None and "RuntimeError: boom" in entry["exception"]
@@ -326,3 +325,13 @@ async def test_spans_go_to_the_otlp_endpoint(settings_for, tiny_classifier):
     assert services == {"corebert"}
     assert {"POST /classify", "corebert.tokenize", "corebert.queue"} <= names
     assert {"corebert.inference", "corebert.batch"} <= names
+
+
+def test_tracing_without_its_packages_fails_at_start_naming_the_extra(
+    settings_for, monkeypatch
+) -> None:
+    from service.app import create_app
+
+    monkeypatch.setitem(sys.modules, "service.otel", None)  # as if the extra were missing
+    with pytest.raises(RuntimeError, match=r"COREBERT_OTLP_ENDPOINT is set .*corebert\[tracing\]"):
+        create_app(settings_for(otlp_endpoint="http://127.0.0.1:4318"))
