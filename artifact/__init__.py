@@ -2,8 +2,9 @@
 
 `files` (the four file names, the ONNX input/output names and dynamic axes), `card` (the
 validated loader: `load_artifact` -> `Artifact` with a typed `ModelCard`, `ArtifactError`),
-`tokenization` (text -> ids -> padded batch) and `runtime` (ONNX Runtime session options,
-provider choice, `OnnxClassifier`). Imports neither torch nor transformers; only `runtime`
+`tokenization` (text -> ids -> padded batch), `truncation` (documents longer than the model: the
+tokens each strategy keeps, chunk windows and their weights) and `runtime` (ONNX Runtime session
+options, provider choice, `OnnxClassifier`). Imports neither torch nor transformers; only `runtime`
 imports onnxruntime, so it is left out here: `from artifact.runtime import OnnxClassifier`.
 """
 

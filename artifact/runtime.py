@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -17,7 +18,14 @@ from tokenizers import Encoding, Tokenizer
 
 from artifact.card import Artifact, load_artifact
 from artifact.files import ONNX_INPUT_NAMES, ONNX_OUTPUT_NAMES
-from artifact.tokenization import TokenIds, pad_batch, pad_token_id, truncating_tokenizer
+from artifact.tokenization import (
+    TokenIds,
+    as_tokenizer,
+    pad_batch,
+    pad_token_id,
+    truncating_tokenizer,
+)
+from artifact.truncation import DocumentWindows, Truncation, aggregate_windows
 
 logger = logging.getLogger(__name__)
 
@@ -97,6 +105,21 @@ def run_session(
     return logits, kept_kv_counts
 
 
+Progress = Callable[[Sequence[int]], Iterable[int]]
+
+
+@dataclass(frozen=True)
+class DocumentScores:
+    """Per document, what its windows scored (`artifact.truncation`): each row the weighted mean
+    of its windows' rows, or the document's own row when it is read in one sequence."""
+
+    probabilities: np.ndarray  # (N, C) float64: the mean of the windows' softmax probabilities
+    logits: np.ndarray  # (N, C) float64: the mean of the windows' logits
+    kept_kv_counts: np.ndarray  # (N, L) float64
+    num_windows: np.ndarray  # (N,) int64
+    truncated: np.ndarray  # (N,) bool: some of the document was read by no window
+
+
 class OnnxClassifier:
     """An exported graph, its tokenizer and its class names: texts in, logits out.
 
@@ -117,6 +140,7 @@ class OnnxClassifier:
         self.max_length = max_length
         self.tokenizer = tokenizer  # as given: a copy truncates to `max_length` below
         self._tokenizer = truncating_tokenizer(tokenizer, max_length)
+        self._whole_tokenizer = as_tokenizer(tokenizer)  # a truncation strategy cuts the ids
         self._pad_id = pad_token_id(self._tokenizer)
         self._session = create_session(model_path, device, session_options(intra_op_threads))
         self.provider: str = self._session.get_providers()[0]
@@ -151,6 +175,12 @@ class OnnxClassifier:
         non-empty when something was cut)."""
         return self._tokenizer.encode_batch(list(texts))
 
+    def encode_windows(self, texts: Sequence[str], truncation: Truncation) -> list[DocumentWindows]:
+        """What the model reads of each text under `truncation`: the text tokenized whole, then
+        cut, or split into windows, to `max_length` tokens."""
+        encodings = self._whole_tokenizer.encode_batch(list(texts))
+        return [truncation.split(encoding.ids, self.max_length) for encoding in encodings]
+
     def run(self, sequences: Sequence[TokenIds]) -> tuple[np.ndarray, np.ndarray]:
         """Right-pad the sequences into one batch and run it: `(logits, kept_kv_counts)`."""
         return run_session(self._session, *pad_batch(sequences, self._pad_id))
@@ -159,15 +189,43 @@ class OnnxClassifier:
         self,
         texts: Sequence[str],
         batch_size: int = 16,
-        progress: Callable[[Sequence[int]], Iterable[int]] = lambda starts: starts,
+        progress: Progress = lambda starts: starts,
     ) -> tuple[np.ndarray, np.ndarray]:
-        """`(logits (N, C), kept_kv_counts (N, L))` in the order of `texts`.
+        """`(logits (N, C), kept_kv_counts (N, L))` in the order of `texts`, each cut to
+        `max_length` from the right.
 
         Documents are batched by length (less padding); a document's logits do not depend on
         its batch (docs/contracts.md), so the order of batching does not change the result.
         `progress` wraps the batch start offsets (a progress bar, for instance).
         """
         sequences = [encoding.ids for encoding in self.encode(texts)]
+        return self._run_by_length(sequences, batch_size, progress)
+
+    def score_documents(
+        self,
+        texts: Sequence[str],
+        truncation: Truncation,
+        batch_size: int = 16,
+        progress: Progress = lambda starts: starts,
+    ) -> DocumentScores:
+        """Each text read under `truncation` (its windows batched by length like documents), its
+        scores aggregated over its windows as the service aggregates them."""
+        documents = self.encode_windows(texts, truncation)
+        windows = [window for document in documents for window in document.windows]
+        logits, kept = self._run_by_length(windows, batch_size, progress)
+        return DocumentScores(
+            probabilities=aggregate_windows(softmax(logits), documents),
+            logits=aggregate_windows(logits, documents),
+            kept_kv_counts=aggregate_windows(kept, documents),
+            num_windows=np.array([document.num_windows for document in documents], np.int64),
+            truncated=np.array([document.truncated for document in documents], dtype=bool),
+        )
+
+    def _run_by_length(
+        self, sequences: Sequence[TokenIds], batch_size: int, progress: Progress
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """`(logits, kept_kv_counts)` of the sequences in their order, run in batches of
+        similar length."""
         order = np.argsort([len(ids) for ids in sequences], kind="stable")
         logits: list[np.ndarray] = []  # per batch, in `order`
         kept: list[np.ndarray] = []
@@ -176,5 +234,5 @@ class OnnxClassifier:
             batch_logits, batch_kept = self.run([sequences[i] for i in batch])
             logits.append(batch_logits)
             kept.append(batch_kept)
-        in_text_order = np.argsort(order)  # the inverse permutation of `order`
-        return np.concatenate(logits)[in_text_order], np.concatenate(kept)[in_text_order]
+        in_given_order = np.argsort(order)  # the inverse permutation of `order`
+        return np.concatenate(logits)[in_given_order], np.concatenate(kept)[in_given_order]

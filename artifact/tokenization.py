@@ -14,6 +14,8 @@ from typing import Any
 import numpy as np
 from tokenizers import Tokenizer
 
+from artifact.truncation import DocumentWindows, Truncation
+
 PAD_TOKEN = "[PAD]"
 
 # One document's token ids: a list, or a 1-D integer array (the service keeps them as arrays).
@@ -61,6 +63,15 @@ def encode_texts(tokenizer: Any, texts: Sequence[str], max_length: int) -> list[
     """Token ids of each text, `[CLS] ... [SEP]`, cut to `max_length` tokens (specials included)."""
     encodings = truncating_tokenizer(tokenizer, max_length).encode_batch(list(texts))
     return [encoding.ids for encoding in encodings]
+
+
+def encode_windows(
+    tokenizer: Any, texts: Sequence[str], truncation: Truncation, max_length: int
+) -> list[DocumentWindows]:
+    """What the model reads of each text under `truncation` (`artifact.truncation`): the text is
+    tokenized whole, then cut or split into windows of at most `max_length` tokens."""
+    encodings = as_tokenizer(tokenizer).encode_batch(list(texts))
+    return [truncation.split(encoding.ids, max_length) for encoding in encodings]
 
 
 def pad_batch(sequences: Sequence[TokenIds], pad_id: int) -> tuple[np.ndarray, np.ndarray]:

@@ -15,7 +15,9 @@ from artifact.runtime import (
     OnnxClassifier,
     choose_providers,
     session_options,
+    softmax,
 )
+from artifact.truncation import Truncation
 from tests.artifacts import tiny_documents
 
 SPINNING = "session.intra_op.allow_spinning"
@@ -94,3 +96,39 @@ def test_predict_keeps_the_order_of_the_texts(classifier: OnnxClassifier) -> Non
         alone_logits, alone_kept = classifier.predict([text])
         np.testing.assert_allclose(alone_logits[0], logits[row], rtol=0, atol=1e-4)
         np.testing.assert_array_equal(alone_kept[0], kept[row])
+
+
+def test_score_documents_with_right_truncation_is_predict(classifier: OnnxClassifier) -> None:
+    texts = ["the film was good", "the match " * 200, *tiny_documents(4, seed=8)[0]]
+    logits, kept = classifier.predict(texts, batch_size=3)
+    scores = classifier.score_documents(texts, Truncation("right"), batch_size=3)
+    np.testing.assert_allclose(scores.logits, logits, rtol=0, atol=1e-6)
+    np.testing.assert_allclose(scores.probabilities, softmax(logits), rtol=0, atol=1e-6)
+    np.testing.assert_array_equal(scores.kept_kv_counts, kept)
+    assert scores.num_windows.tolist() == [1] * 6
+    cut = [bool(encoding.overflowing) for encoding in classifier.encode(texts)]
+    assert scores.truncated.tolist() == cut and cut[:2] == [False, True]
+
+
+def test_a_chunked_document_scores_the_weighted_mean_of_its_windows(
+    classifier: OnnxClassifier,
+) -> None:
+    long_text = " ".join(["the market and the bank", "a good game for the team"] * 14)
+    texts = ["the film was good", long_text]
+    truncation = Truncation("chunks", chunk_stride=20)
+    scores = classifier.score_documents(texts, truncation, batch_size=2)
+    short, long = classifier.encode_windows(texts, truncation)
+    assert short.num_windows == 1 and long.num_windows > 2
+    assert scores.num_windows.tolist() == [1, long.num_windows]
+    alone = [classifier.run([window]) for window in long.windows]  # each window by itself
+    window_probabilities = np.stack([softmax(logits[0]) for logits, _ in alone])
+    weights = long.weights / long.weights.sum()
+    np.testing.assert_allclose(scores.probabilities[1], weights @ window_probabilities, atol=1e-5)
+    window_logits = np.stack([logits[0] for logits, _ in alone])
+    np.testing.assert_allclose(scores.logits[1], weights @ window_logits, atol=1e-4)
+    window_kept = np.stack([kept[0] for _, kept in alone])
+    np.testing.assert_allclose(scores.kept_kv_counts[1], weights @ window_kept)
+    short_logits, _ = classifier.run([short.windows[0]])
+    np.testing.assert_allclose(scores.probabilities[0], softmax(short_logits[0]), atol=1e-6)
+    capped = classifier.score_documents(texts, Truncation("chunks", chunk_stride=20, max_chunks=2))
+    assert capped.num_windows.tolist() == [1, 2] and capped.truncated.tolist() == [False, True]
