@@ -332,7 +332,13 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--duration", type=float, default=20.0, help="measured seconds per row")
     parser.add_argument("--warmup", type=float, default=5.0, help="discarded seconds per row")
     parser.add_argument("--max-batch-documents", type=int, default=32)
-    parser.add_argument("--batch-max-wait-s", type=float, default=0.005)
+    parser.add_argument(
+        "--batch-max-wait-s",
+        type=float,
+        default=0.0,
+        help="COREBERT_BATCH_MAX_WAIT_S of the service; 0 (its default): no wait timer, a batch "
+        "starts as soon as the model is free",
+    )
     parser.add_argument("--threads", type=int, default=0, help="intra-op threads; 0 = default")
     parser.add_argument("--corpus", choices=CORPORA, default="bbc")
     parser.add_argument("--num-documents", type=int, default=512)
