@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from fastapi import FastAPI
 
-from artifact.card import load_artifact
+from artifact.card import ArtifactError, load_artifact
 from service.config import Settings
 from service.engine import ClassifierEngine
 from service.handlers import install_error_handlers
@@ -37,12 +37,15 @@ if TYPE_CHECKING:  # the API's type only; nothing of OpenTelemetry is imported t
 logger = logging.getLogger(__name__)
 
 
-def load_classifier(settings: Settings) -> OnnxBackend:
+def load_backend(settings: Settings) -> OnnxBackend:
+    """The ONNX backend of the artifact in `settings.model_dir`; an `ArtifactError` when the
+    artifact is incomplete or malformed or lacks the graph `settings.precision` names."""
     return OnnxBackend(
         load_artifact(settings.model_dir),
         device=settings.device,
         max_length=settings.max_length,
         intra_op_threads=settings.intra_op_threads,
+        precision=settings.precision,
     )
 
 
@@ -73,17 +76,21 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        backend = (
-            classifier
-            if classifier is not None
-            else await asyncio.to_thread(load_classifier, settings)
-        )
+        try:
+            backend = (
+                classifier
+                if classifier is not None
+                else await asyncio.to_thread(load_backend, settings)
+            )
+        except ArtifactError as error:  # the whole story is in the message: one line says it
+            logger.error("cannot start: %s", error)
+            raise
         engine = ClassifierEngine(backend, settings, metrics, tracing)
         app.state.engine = engine
         await engine.start()
         for warning in engine.card.warnings:
             logger.warning("model %s was trained with a warning: %s", engine.card.name, warning)
-        logger.info("ready: %s on %s", engine.card.name, backend.provider)
+        logger.info("ready: %s at %s on %s", engine.card.name, backend.precision, backend.provider)
         try:
             yield
         finally:

@@ -15,6 +15,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from service.logs import LogFormat
 
 Device = Literal["auto", "cuda", "cpu"]
+Precision = Literal["auto", "fp32", "int8", "fp16"]
 LogLevel = Literal["critical", "error", "warning", "info", "debug"]
 
 
@@ -32,6 +33,12 @@ class Settings(BaseSettings):
         "auto",
         description="auto: CUDA when usable, else CPU. cuda: ask for CUDA, fall back to CPU with "
         "a warning when it is not usable. cpu: CPU only.",
+    )
+    precision: Precision = Field(
+        "auto",
+        description="The artifact's graph to run. auto: fp16 when the session runs on CUDA, "
+        "int8 on the CPU, when the artifact has that graph, else fp32. fp32, int8 or fp16: that "
+        "graph; the service does not start when the artifact lacks it.",
     )
     max_length: int | None = Field(
         None,

@@ -122,7 +122,12 @@ class ClassifierEngine:
         logger.info("warm-up done in %.2f s", time.perf_counter() - started)
         card = self.card
         self._metrics.describe_model(
-            card.name, card.version, card.variant, self.classifier.provider, card.labels
+            card.name,
+            card.version,
+            card.variant,
+            self.classifier.provider,
+            self.classifier.precision,
+            card.labels,
         )
         if self.classifier.provider == "CUDAExecutionProvider":
             self._metrics.watch_gpu_memory()

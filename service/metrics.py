@@ -149,17 +149,23 @@ class ServiceMetrics:
         self.model_info = Gauge(
             "corebert_model_info",
             "The model being served; the value is always 1.",
-            ["name", "version", "variant", "provider"],
+            ["name", "version", "variant", "provider", "precision"],
             registry=r,
         )
 
     def describe_model(
-        self, name: str, version: str, variant: str, provider: str, labels: Iterable[str]
+        self,
+        name: str,
+        version: str,
+        variant: str,
+        provider: str,
+        precision: str,
+        labels: Iterable[str],
     ) -> None:
         """Set the model info series and create the per-label series at 0."""
-        self.model_info.labels(name=name, version=version, variant=variant, provider=provider).set(
-            1
-        )
+        self.model_info.labels(
+            name=name, version=version, variant=variant, provider=provider, precision=precision
+        ).set(1)
         for label in labels:
             self.documents.labels(label=label)
 

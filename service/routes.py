@@ -192,6 +192,7 @@ def build_router(settings: Settings) -> APIRouter:
             version=card.version,
             variant=card.variant,
             provider=engine.classifier.provider,
+            precision=engine.classifier.precision,
             labels=list(card.labels),
             max_length=engine.classifier.max_length,
             metrics=card.metrics,

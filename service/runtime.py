@@ -1,5 +1,5 @@
 """The inference backend: an artifact's `OnnxClassifier` (tokenizer + ONNX Runtime session, no
-torch) and what the service reports from its outputs.
+torch) at the precision the settings ask for, and what the service reports from its outputs.
 
 `OnnxBackend.tokenize` and `OnnxBackend.predict` are blocking and thread-safe; the batcher calls
 them from worker threads, off the event loop.
@@ -11,12 +11,23 @@ import logging
 from collections.abc import Sequence
 
 import numpy as np
+import onnxruntime as ort
 
 from artifact.card import Artifact, ModelCard
-from artifact.runtime import OnnxClassifier, softmax
+from artifact.runtime import CPU_PROVIDER, CUDA_PROVIDER, OnnxClassifier, softmax
 from service.types import BatchPrediction, TokenizedDocument
 
 logger = logging.getLogger(__name__)
+
+# The provider each lower-precision graph is made for (docs/contracts.md); fp32 runs anywhere.
+MADE_FOR = {"fp16": CUDA_PROVIDER, "int8": CPU_PROVIDER}
+
+
+def auto_precision(provider: str, available: Sequence[str]) -> str:
+    """`precision="auto"`: the graph made for `provider` (fp16 on CUDA, int8 on the CPU) when
+    the artifact has it, fp32 otherwise."""
+    preferred = next((p for p, made_for in MADE_FOR.items() if made_for == provider), "fp32")
+    return preferred if preferred in available else "fp32"
 
 
 def kept_kv_ratio(
@@ -36,6 +47,58 @@ def kept_kv_ratio(
     return np.clip(ratios.mean(axis=1), 0.0, 1.0)
 
 
+def open_precision(
+    artifact: Artifact,
+    precision: str,
+    *,
+    device: str,
+    max_length: int | None,
+    intra_op_threads: int,
+) -> tuple[str, OnnxClassifier]:
+    """The artifact's graph at `precision` and the precision it is: fp32, int8 or fp16 (an
+    `ArtifactError` naming the precisions the artifact has when it lacks that graph), or auto:
+    the graph made for the provider the session really runs on (`auto_precision`)."""
+
+    def load(precision: str) -> OnnxClassifier:
+        return OnnxClassifier.from_artifact(
+            artifact,
+            max_length=max_length,
+            device=device,
+            intra_op_threads=intra_op_threads,
+            precision=precision,
+        )
+
+    if precision != "auto":
+        model = load(precision)
+        made_for = MADE_FOR.get(precision, model.provider)
+        if made_for != model.provider:
+            logger.warning(
+                "precision %s: the graph is made for %s and runs on %s here",
+                precision,
+                made_for,
+                model.provider,
+            )
+        return precision, model
+    available = artifact.card.available_precisions()
+    # The provider the session will ask for first (`choose_providers`' choice)...
+    cuda_offered = CUDA_PROVIDER in ort.get_available_providers()
+    asked = CUDA_PROVIDER if device != "cpu" and cuda_offered else CPU_PROVIDER
+    chosen = auto_precision(asked, available)
+    model = load(chosen)
+    # ... and the one it got: ONNX Runtime falls back to the CPU when CUDA cannot start.
+    fitting = auto_precision(model.provider, available)
+    if fitting != chosen:
+        logger.warning(
+            "precision auto: the %s graph runs on %s, not %s; loading the %s graph instead",
+            chosen,
+            model.provider,
+            asked,
+            fitting,
+        )
+        chosen, model = fitting, load(fitting)
+    return chosen, model
+
+
 class OnnxBackend:
     """The service's `Classifier` for one artifact: documents with their truncation flag in,
     probabilities and kept key/value ratios out."""
@@ -46,18 +109,24 @@ class OnnxBackend:
         device: str = "auto",
         max_length: int | None = None,
         intra_op_threads: int = 0,
+        precision: str = "auto",
     ) -> None:
         self.card: ModelCard = artifact.card
-        self._model = OnnxClassifier.from_artifact(
-            artifact, max_length=max_length, device=device, intra_op_threads=intra_op_threads
+        self.precision, self._model = open_precision(
+            artifact,
+            precision,
+            device=device,
+            max_length=max_length,
+            intra_op_threads=intra_op_threads,
         )
         self.max_length = self._model.max_length
         self.provider: str = self._model.provider
         logger.info(
-            "loaded %s %s (%s) from %s on %s, max_length=%d",
+            "loaded %s %s (%s) at %s from %s on %s, max_length=%d",
             self.card.name,
             self.card.version,
             self.card.variant,
+            self.precision,
             artifact.directory,
             self.provider,
             self.max_length,

@@ -191,6 +191,7 @@ class ModelInfo(BaseModel):
     version: str
     variant: str
     provider: str = Field(description="ONNX Runtime execution provider in use.")
+    precision: str = Field(description="The artifact's graph being run: fp32, int8 or fp16.")
     labels: list[str]
     max_length: int = Field(description="Tokens per document after truncation.")
     metrics: dict[str, Any] = Field(description="Test-split metrics from metadata.json.")

@@ -100,7 +100,8 @@ class Classifier(Protocol):
     """
 
     card: ModelCard
-    provider: str
+    provider: str  # the ONNX Runtime execution provider the session runs on
+    precision: str  # the artifact's graph it runs: fp32, int8 or fp16
     max_length: int
 
     def tokenize(self, texts: Sequence[str]) -> list[TokenizedDocument]: ...

@@ -11,7 +11,10 @@ records those metrics, where the tiny artifact records the untrained model's PyT
 from __future__ import annotations
 
 import random
+from collections.abc import Sequence
 from pathlib import Path
+
+import numpy as np
 
 from tests.factories import WORDS, make_tiny_model, make_tiny_tokenizer
 
@@ -59,11 +62,14 @@ def make_tiny_artifact(
     num_labels: int = 3,
     max_length: int = 64,
     seed: int = 0,
+    lower_precisions: bool = False,
 ) -> Path:
     """Export a randomly initialised tiny model as a complete artifact directory at `out_dir`.
 
     The metrics in its metadata are the untrained model's real scores on 24 generated documents
-    (expect chance level); `training_time_s` is 0 because nothing was trained.
+    (expect chance level); `training_time_s` is 0 because nothing was trained. The artifact holds
+    the fp32 graph only, as `write_artifact` writes it, or with `lower_precisions` the int8 and
+    fp16 graphs too (`add_lower_precisions`).
     """
     import torch
 
@@ -95,7 +101,7 @@ def make_tiny_artifact(
         "metrics": metrics,
         "training_time_s": 0.0,
     }
-    return write_artifact(
+    artifact_dir = write_artifact(
         out_dir,
         model=model,
         tokenizer=tokenizer,
@@ -104,3 +110,32 @@ def make_tiny_artifact(
         parity_texts=texts[:12],
         max_length=max_length,
     )
+    if lower_precisions:
+        add_lower_precisions(artifact_dir, texts, labels, logits.numpy())
+    return artifact_dir
+
+
+def add_lower_precisions(
+    artifact_dir: Path, texts: Sequence[str], labels: Sequence[int], reference_logits: np.ndarray
+) -> None:
+    """Write the int8 and fp16 graphs beside `artifact_dir`'s model.onnx with training's writers,
+    score the three graphs on `texts` against the PyTorch `reference_logits` as training does,
+    and record them in metadata.json's `precisions` (none left out, whatever their accuracy)."""
+    import json
+
+    from artifact.files import METADATA_FILE
+    from artifact.runtime import OnnxClassifier
+    from training.documents import Document
+    from training.precisions import export_precisions
+
+    fp32 = OnnxClassifier.from_artifact(artifact_dir)
+    documents = [
+        Document(text=text, label=fp32.labels[label], file="generated", row=row)
+        for row, (text, label) in enumerate(zip(texts, labels, strict=True), start=1)
+    ]
+    precisions, _ = export_precisions(
+        artifact_dir, fp32, documents, reference_logits, max_accuracy_drop=1.0
+    )
+    path = artifact_dir / METADATA_FILE
+    metadata = json.loads(path.read_text())
+    path.write_text(json.dumps({**metadata, "precisions": precisions}, indent=2) + "\n")

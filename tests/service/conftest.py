@@ -20,6 +20,15 @@ def tiny_artifact(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return make_tiny_artifact(tmp_path_factory.mktemp("artifacts") / "tiny-pfc")
 
 
+@pytest.fixture(scope="session")
+def precision_artifact(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The same tiny model with its int8 and fp16 graphs beside model.onnx, all three recorded
+    in metadata.json's precisions."""
+    return make_tiny_artifact(
+        tmp_path_factory.mktemp("artifacts") / "tiny-pfc-precisions", lower_precisions=True
+    )
+
+
 @pytest.fixture
 def anyio_backend() -> str:
     return "asyncio"

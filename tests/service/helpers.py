@@ -32,6 +32,7 @@ class GatedClassifier:
         self.inner = inner
         self.card = inner.card
         self.provider = inner.provider
+        self.precision = inner.precision
         self.max_length = inner.max_length
         self.gate = threading.Event()
         self.gate.set()

@@ -80,7 +80,7 @@ async def test_a_service_on_cuda_exports_gpu_memory(
 
 def test_every_error_type_and_label_series_starts_at_zero() -> None:
     metrics = ServiceMetrics()
-    metrics.describe_model("m", "1", "pfc", "CPUExecutionProvider", ["sport", "tech"])
+    metrics.describe_model("m", "1", "pfc", "CPUExecutionProvider", "fp32", ["sport", "tech"])
     for error_type in ("validation", "queue_full", "timeout", "inference", "client_disconnected"):
         assert metrics.registry.get_sample_value("corebert_errors_total", {"type": error_type}) == 0
     for label in ("sport", "tech"):

@@ -1,5 +1,5 @@
 """The service as a process: no torch and no tracing packages on the serving path, `python -m
-service`, its log lines, SIGTERM."""
+service`, its log lines, SIGTERM, a start-up error."""
 
 from __future__ import annotations
 
@@ -148,3 +148,19 @@ def test_python_m_service_serves_and_drains_the_queue_on_sigterm(
     assert "Application shutdown complete" in output
     assert "CPUExecutionProvider" in output
     assert "shutting down" in output
+
+
+def test_a_precision_the_artifact_lacks_stops_python_m_service(tiny_artifact: Path) -> None:
+    completed = subprocess.run(
+        [sys.executable, "-m", "service"],
+        cwd=harness.ROOT,
+        env=harness.service_environment(tiny_artifact, port=harness.free_port(), precision="int8"),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    output = completed.stdout + completed.stderr
+    assert completed.returncode != 0, output
+    has = f"cannot start: artifact {str(tiny_artifact)!r} has no int8 graph; it has fp32"
+    assert has in output
+    assert "Application startup complete" not in output
