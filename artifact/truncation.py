@@ -171,6 +171,12 @@ class Truncation:
             )
         return stride
 
+    def check(self, max_length: int) -> None:
+        """A `ValueError` when these options cannot read windows of `max_length` tokens."""
+        window_budget(max_length)
+        if self.strategy == "chunks":
+            self.stride(max_length)
+
     def describe(self, max_length: int) -> dict[str, object]:
         """The strategy and, for chunks, the resolved stride and the window cap (for reports)."""
         if self.strategy != "chunks":

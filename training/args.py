@@ -7,8 +7,10 @@ file given with `--config` may set any of them, and options on the command line 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import cast
 
 from artifact.files import PRECISION_FILES
+from artifact.truncation import DEFAULT_MAX_CHUNKS, STRATEGIES, Truncation, TruncationStrategy
 from model import variants
 from training import recipes
 
@@ -58,7 +60,9 @@ class ModelArguments:
 
 @dataclass
 class DataArguments:
-    """Where the documents come from and how they are split."""
+    """Where the documents come from, how they are split, and how a document longer than the
+    model is read (the service's COREBERT_TRUNCATION, COREBERT_CHUNK_STRIDE, COREBERT_MAX_CHUNKS),
+    so that training and scoring read documents as the service will."""
 
     dataset: str | None = _option(
         None,
@@ -89,8 +93,28 @@ class DataArguments:
     max_train_samples: int | None = _option(None, "Use at most this many training documents.")
     max_eval_samples: int | None = _option(None, "Use at most this many validation documents.")
     max_test_samples: int | None = _option(None, "Use at most this many test documents.")
+    truncation: str = _option(
+        "right",
+        "How a document longer than the model is read, as the service's COREBERT_TRUNCATION: "
+        "right (its start), left (its end), head_tail (a quarter of the tokens from the start, "
+        "the rest from the end), chunks (overlapping windows, scored as the token-weighted mean "
+        "of their probabilities). Training with chunks trains on every window, each with its "
+        "document's label; scoring aggregates the windows as the service does.",
+        choices=list(STRATEGIES),
+    )
+    chunk_stride: int | None = _option(
+        None,
+        "chunks: tokens from one window's start to the next, as COREBERT_CHUNK_STRIDE "
+        "(unset: half a window).",
+    )
+    max_chunks: int = _option(
+        DEFAULT_MAX_CHUNKS,
+        "chunks: most windows per document, as COREBERT_MAX_CHUNKS; the rest of a longer "
+        "document is left out.",
+    )
 
     def __post_init__(self):
+        self.truncation_policy()  # refuses a bad --truncation, --chunk-stride or --max-chunks
         if self.dataset and self.train_file:
             raise ValueError("give --dataset or --train-file, not both")
         for name in ("validation_fraction", "test_fraction"):
@@ -104,6 +128,12 @@ class DataArguments:
     @property
     def has_source(self) -> bool:
         return bool(self.dataset or self.train_file)
+
+    def truncation_policy(self) -> Truncation:
+        """The truncation options as `artifact.truncation` reads them."""
+        # The parser's choices, checked again by `Truncation` for a config file or a caller.
+        strategy = cast(TruncationStrategy, self.truncation)
+        return Truncation(strategy, self.chunk_stride, self.max_chunks)
 
 
 @dataclass

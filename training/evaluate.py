@@ -4,12 +4,14 @@ so the reported number is the number the service reproduces."""
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from dataclasses import replace
 from pathlib import Path
 
 from tqdm.auto import tqdm
 
 from artifact.card import load_artifact
 from artifact.runtime import OnnxClassifier
+from artifact.truncation import Truncation
 from training.args import DataArguments
 from training.documents import DataError, Document
 from training.metrics import classification_metrics, mean_kept_per_layer
@@ -20,8 +22,16 @@ def progress_bar(starts: Sequence[int]) -> Iterable[int]:
     return tqdm(starts, desc="scoring", unit="batch", disable=len(starts) < 10)
 
 
-def score(classifier: OnnxClassifier, documents: Sequence[Document], batch_size: int = 16) -> dict:
-    """Test metrics of `classifier` on `documents`, plus the mean keys/values kept per layer."""
+def score(
+    classifier: OnnxClassifier,
+    documents: Sequence[Document],
+    batch_size: int = 16,
+    truncation: Truncation | None = None,
+) -> dict:
+    """Test metrics of `classifier` on `documents` read under `truncation` (default: cut from the
+    right) as the service reads and aggregates them, plus the mean keys/values kept per layer,
+    the truncation, and the share of documents some of whose text no window read."""
+    truncation = truncation if truncation is not None else Truncation()
     index = {name: i for i, name in enumerate(classifier.labels)}
     unknown = next((d for d in documents if d.label not in index), None)
     if unknown is not None:
@@ -29,12 +39,20 @@ def score(classifier: OnnxClassifier, documents: Sequence[Document], batch_size:
             f"{unknown.file}: row {unknown.row}: label {unknown.label!r} is not one of the "
             f"model's classes ({', '.join(classifier.labels)})"
         )
-    logits, kept = classifier.predict([d.text for d in documents], batch_size, progress_bar)
-    metrics = classification_metrics(
-        [index[d.label] for d in documents], logits.argmax(axis=1).tolist(), list(classifier.labels)
+    scores = classifier.score_documents(
+        [d.text for d in documents], truncation, batch_size, progress_bar
     )
-    metrics["mean_kept_kv_counts"] = mean_kept_per_layer(kept)
+    metrics = classification_metrics(
+        [index[d.label] for d in documents],
+        scores.probabilities.argmax(axis=1).tolist(),
+        list(classifier.labels),
+    )
+    metrics["mean_kept_kv_counts"] = mean_kept_per_layer(scores.kept_kv_counts)
     metrics["backend"] = "onnxruntime"
+    metrics["truncation"] = truncation.describe(classifier.max_length)
+    metrics["truncated_share"] = float(scores.truncated.mean())
+    if truncation.strategy == "chunks":
+        metrics["mean_chunks"] = round(float(scores.num_windows.mean()), 2)
     return metrics
 
 
@@ -56,6 +74,18 @@ def data_arguments_from_metadata(dataset: dict) -> DataArguments:
     )
 
 
+def with_truncation_of(args: DataArguments, given: DataArguments | None) -> DataArguments:
+    """`args` reading documents as `given` says (the defaults when None)."""
+    if given is None:
+        return args
+    return replace(
+        args,
+        truncation=given.truncation,
+        chunk_stride=given.chunk_stride,
+        max_chunks=given.max_chunks,
+    )
+
+
 def load_test_documents(args: DataArguments) -> list[Document]:
     """The test split `args` describe; a lone `--test-file` is used as it is."""
     from training.data import load_splits
@@ -72,10 +102,16 @@ def evaluate_artifact(
     batch_size: int = 16,
     precision: str = "fp32",
 ) -> dict:
-    """Re-score an artifact's graph at `precision` on a test split: the one given, else the one
-    it was trained with."""
+    """Re-score an artifact's graph at `precision` on a test split (the one given, else the one
+    it was trained with), reading long documents as `data_args` says (default: cut from the
+    right), as the service does with the same settings."""
     artifact = load_artifact(artifact_dir)
     classifier = OnnxClassifier.from_artifact(artifact, precision=precision)
+    truncation = data_args.truncation_policy() if data_args is not None else Truncation()
+    truncation.check(classifier.max_length)
     if data_args is None or not (data_args.has_source or data_args.test_file):
-        data_args = data_arguments_from_metadata(artifact.card.dataset)
-    return {**score(classifier, load_test_documents(data_args), batch_size), "precision": precision}
+        data_args = with_truncation_of(
+            data_arguments_from_metadata(artifact.card.dataset), data_args
+        )
+    documents = load_test_documents(data_args)
+    return {**score(classifier, documents, batch_size, truncation), "precision": precision}

@@ -31,7 +31,8 @@ from transformers.trainer_utils import get_last_checkpoint
 from artifact.card import read_tokenizer
 from artifact.files import METADATA_FILE, MODEL_FILE, TOKENIZER_FILE
 from artifact.runtime import OnnxClassifier
-from artifact.tokenization import encode_texts, pad_batch, pad_token_id
+from artifact.tokenization import encode_windows, pad_batch, pad_token_id
+from artifact.truncation import Truncation
 from training.args import DataArguments, ModelArguments, RecipeArguments
 from training.artifact import (
     build_metadata,
@@ -144,9 +145,24 @@ def validation_metrics(prediction) -> dict[str, float]:
     return {"accuracy": float((np.argmax(logits, axis=-1) == prediction.label_ids).mean())}
 
 
-def encode_split(tokenizer, documents: Sequence[Document], splits: DataSplits, max_length: int):
+def encode_split(
+    tokenizer,
+    documents: Sequence[Document],
+    splits: DataSplits,
+    max_length: int,
+    truncation: Truncation,
+) -> EncodedDocuments:
+    """The split's documents as the model reads them under `truncation`: one sequence each, or
+    with chunks one example per window, each with its document's label (so the model learns to
+    classify any window the service will average over, not only the first)."""
     texts = [document.text for document in documents]
-    return EncodedDocuments(encode_texts(tokenizer, texts, max_length), splits.label_ids(documents))
+    sequences: list[list[int]] = []
+    labels: list[int] = []
+    read = encode_windows(tokenizer, texts, truncation, max_length)
+    for windows, label in zip(read, splits.label_ids(documents), strict=True):
+        sequences.extend(window.tolist() for window in windows.windows)
+        labels.extend([label] * windows.num_windows)
+    return EncodedDocuments(sequences, labels)
 
 
 def train(
@@ -160,6 +176,8 @@ def train(
     Returns the run's result in the main process and None in the others.
     """
     output_dir = run_directory(recipe)
+    truncation = data_args.truncation_policy()
+    truncation.check(recipe.max_length)
     set_seed(recipe.seed)
     splits = load_splits(data_args)
     logger.info("documents per split: %s, %d classes", splits.sizes(), len(splits.label_names))
@@ -177,8 +195,10 @@ def train(
         new_parameter_names=new_parameter_names,
         new_parameters_lr_scale=recipe.new_parameters_lr_scale,
         args=trainer_arguments(recipe, checkpoints_dir),
-        train_dataset=encode_split(tokenizer, splits.train, splits, recipe.max_length),
-        eval_dataset=encode_split(tokenizer, splits.validation, splits, recipe.max_length),
+        train_dataset=encode_split(tokenizer, splits.train, splits, recipe.max_length, truncation),
+        eval_dataset=encode_split(
+            tokenizer, splits.validation, splits, recipe.max_length, truncation
+        ),
         data_collator=PaddingCollator(pad_token_id(tokenizer)),
         compute_metrics=validation_metrics,
         callbacks=[clock, *timer, *callbacks],
@@ -238,7 +258,7 @@ def export_and_score(
             staged / MODEL_FILE, shipped_tokenizer, splits.label_names, recipe.max_length
         )
         batch_size = recipe.eval_batch_size or recipe.batch_size
-        test_metrics = score(classifier, splits.test, batch_size)
+        test_metrics = score(classifier, splits.test, batch_size, data_args.truncation_policy())
         quality = quality_metrics(test_metrics, splits.label_ids(splits.train), splits.label_names)
         quality_warnings = quality.pop("warnings")
         test_metrics.update(quality)

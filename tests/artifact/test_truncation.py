@@ -144,6 +144,11 @@ def test_truncation_refuses_what_it_cannot_do() -> None:
     with pytest.raises(ValueError, match=r"\[CLS\] ... \[SEP\]"):
         Truncation().split([CLS], 6)
     assert Truncation("chunks", chunk_stride=126).stride(128) == 126
+    Truncation("right", chunk_stride=127).check(128)  # the stride of a strategy that has none
+    with pytest.raises(ValueError, match="stride 127"):
+        Truncation("chunks", chunk_stride=127).check(128)
+    with pytest.raises(ValueError, match="room for a token"):
+        Truncation("left").check(2)
 
 
 def test_describe_names_the_resolved_chunk_settings() -> None:
