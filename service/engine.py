@@ -21,16 +21,11 @@ from service.batching import Batcher, BatchPolicy, DocumentPrediction
 from service.config import Settings
 from service.errors import NotReadyError, RequestTimeoutError
 from service.metrics import ServiceMetrics
+from service.schemas import LabelScore
 from service.tracing import NoTracing, Tracing
 from service.types import Classifier, RequestOrigin, RequestTimings, TokenizedDocument
 
 logger = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class LabelScore:
-    label: str
-    score: float
 
 
 @dataclass(frozen=True)
@@ -67,7 +62,7 @@ def top_labels(
     probability, or with its entry of `scores` (the logits) when given."""
     order = np.argsort(-probabilities, kind="stable")[:k]
     shown = probabilities if scores is None else scores
-    return [LabelScore(labels[index], float(shown[index])) for index in order]
+    return [LabelScore(label=labels[index], score=float(shown[index])) for index in order]
 
 
 class ClassifierEngine:

@@ -23,7 +23,6 @@ from service.schemas import (
     ClassifyResponse,
     DocumentResult,
     Health,
-    LabelScore,
     ModelInfo,
     ModelRef,
     classify_request_model,
@@ -141,7 +140,7 @@ def build_router(settings: Settings) -> APIRouter:
                     id=document.id,
                     label=result.label,
                     score=result.score,
-                    labels=[LabelScore(label=t.label, score=t.score) for t in result.top],
+                    labels=result.top,
                     num_tokens=result.num_tokens,
                     truncated=result.truncated,
                 )
