@@ -26,9 +26,10 @@ from tests.service.helpers import IsolatedSettings, serve
 
 pytestmark = pytest.mark.timeout(180)
 
-# A document alone and in a batch (docs/contracts.md): fp32 within 1e-4 on probabilities; the
-# lower precisions keep the label and stay within 1e-2 (int8 quantizes activations per batch).
-TOLERANCE = {"fp32": 1e-4, "int8": 1e-2, "fp16": 1e-2}
+# A document alone and in a batch: fp32 within 1e-5 on probabilities (what the service held
+# before it had precisions; the contract promises 1e-4); the lower precisions keep the label and
+# stay within 1e-2 (int8 quantizes activations per batch).
+TOLERANCE = {"fp32": 1e-5, "int8": 1e-2, "fp16": 1e-2}
 # Lengths from 3 to 92 words: batches need padding, and the longest are cut to 64 tokens.
 POOL, _ = tiny_documents(12, seed=31, min_words=1, max_words=90)
 
