@@ -114,6 +114,7 @@ def running_service(
         max_batch_documents=max_batch_documents,
         batch_max_wait_s=args.batch_max_wait_s,
         intra_op_threads=args.threads,
+        precision=args.precision,
         request_timeout_s=args.request_timeout,
         max_queue_documents=max(1024, 4 * max(args.clients)),
         log_level="warning",
@@ -223,16 +224,17 @@ def measure_raw(
 ) -> list[RawResult]:
     """Bare `InferenceSession.run` on pre-tokenized batches of the same documents, with the
     service's session options (`artifact.runtime.session_options`)."""
-    from artifact.card import read_tokenizer
-    from artifact.files import MODEL_FILE, TOKENIZER_FILE
+    from artifact.card import load_artifact
     from artifact.runtime import CUDA_PROVIDER, create_session, run_session, session_options
     from artifact.tokenization import encode_texts, pad_batch, pad_token_id
 
-    tokenizer = read_tokenizer(model_dir / TOKENIZER_FILE)
+    artifact = load_artifact(model_dir)
+    tokenizer = artifact.tokenizer
     sequences = encode_texts(tokenizer, documents, max_length)
     pad_id = pad_token_id(tokenizer)
     device = "cuda" if provider == CUDA_PROVIDER else "cpu"
-    session = create_session(model_dir / MODEL_FILE, device, session_options(args.threads))
+    model_path = artifact.model_path_for(args.precision)
+    session = create_session(model_path, device, session_options(args.threads))
     results = []
     for batch_size in batch_sizes:
         batches = [
@@ -340,6 +342,12 @@ def parse_args() -> argparse.Namespace:
         "starts as soon as the model is free",
     )
     parser.add_argument("--threads", type=int, default=0, help="intra-op threads; 0 = default")
+    parser.add_argument(
+        "--precision",
+        choices=["fp32", "int8", "fp16"],
+        default="fp32",
+        help="the artifact's graph that both the service and the raw ONNX Runtime pass run",
+    )
     parser.add_argument("--corpus", choices=CORPORA, default="bbc")
     parser.add_argument("--num-documents", type=int, default=512)
     parser.add_argument("--docs-per-request", type=int, default=1)
