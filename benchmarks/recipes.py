@@ -65,6 +65,11 @@ PIECES = (
         "--variant pfc --new-parameters-lr-scale 1",
     ),
     Piece(
+        "default-pfc-1-no-scale",
+        "default without the 10x rate, 1 epoch",
+        "--variant pfc --epochs 1 --new-parameters-lr-scale 1",
+    ),
+    Piece(
         "default-bert-3-pooler",
         "default with BERT's (untrained) pooler",
         "--variant bert --pooling pooler",
