@@ -30,7 +30,7 @@ from typing import Literal, get_args
 import numpy as np
 
 TruncationStrategy = Literal["right", "left", "head_tail", "chunks"]
-STRATEGIES: tuple[str, ...] = get_args(TruncationStrategy)
+STRATEGIES: tuple[TruncationStrategy, ...] = get_args(TruncationStrategy)
 NUM_SPECIAL_TOKENS = 2  # [CLS] and [SEP]
 DEFAULT_MAX_CHUNKS = 16
 

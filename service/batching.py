@@ -10,6 +10,10 @@ A batch is the oldest document plus those closest to it in length, so little is 
 padding, within both limits. Documents whose request has ended (client gone, timed out) are
 dropped before they cost model time; a batch that fails fails only the requests with a document
 in it.
+
+A document here is one sequence the model reads: a chunked document (`artifact.truncation`)
+queues each of its windows, and the queue's limit, its depth and the batch metrics count them
+one by one.
 """
 
 from __future__ import annotations
@@ -27,7 +31,7 @@ import numpy as np
 from service.errors import InferenceError, NotReadyError, QueueFullError
 from service.metrics import ServiceMetrics
 from service.tracing import NoTracing, Tracing
-from service.types import BatchPrediction, BatchRun, RequestOrigin, TokenizedDocument
+from service.types import BatchPrediction, BatchRun, RequestOrigin
 
 logger = logging.getLogger(__name__)
 
@@ -52,13 +56,13 @@ class DocumentPrediction:
 
 
 EnqueueFn = Callable[
-    [Sequence[TokenizedDocument], RequestOrigin], list[asyncio.Future[DocumentPrediction]]
+    [Sequence[np.ndarray], RequestOrigin], list[asyncio.Future[DocumentPrediction]]
 ]
 
 
 @dataclass(eq=False)
 class _Queued:
-    document: TokenizedDocument
+    ids: np.ndarray  # (tokens,) int64: a document, or one window of a chunked one
     future: asyncio.Future[DocumentPrediction]
     origin: RequestOrigin
     enqueued_at: float  # time.perf_counter()
@@ -97,14 +101,21 @@ def select_batch(
 class Ticket:
     """Queue space reserved for one request's documents; give back what was not submitted.
 
-    The batcher hands it the two operations it may perform on the queue, so a ticket knows
-    nothing else of the batcher.
+    The batcher hands it the operations it may perform on the queue, so a ticket knows nothing
+    else of the batcher.
     """
 
-    def __init__(self, count: int, enqueue: EnqueueFn, release: Callable[[int], None]) -> None:
+    def __init__(
+        self,
+        count: int,
+        enqueue: EnqueueFn,
+        release: Callable[[int], None],
+        reserve: Callable[[int], None],
+    ) -> None:
         self._reserved = count
         self._enqueue = enqueue
         self._release = release
+        self._reserve = reserve
 
     def __enter__(self) -> Ticket:
         return self
@@ -118,17 +129,24 @@ class Ticket:
         self._release(self._reserved)
         self._reserved = 0
 
-    async def submit(
-        self, documents: Sequence[TokenizedDocument], origin: RequestOrigin | None = None
-    ) -> list[DocumentPrediction]:
-        """Queue the documents and wait for their predictions, in the same order.
+    def reserve(self, count: int) -> None:
+        """Reserve room for `count` more (a chunked document's windows past its first), or raise
+        429 / 503 errors."""
+        if count > 0:
+            self._reserve(count)
+            self._reserved += count
 
-        Cancelling the caller cancels the documents' futures: the worker drops them.
+    async def submit(
+        self, sequences: Sequence[np.ndarray], origin: RequestOrigin | None = None
+    ) -> list[DocumentPrediction]:
+        """Queue the sequences and wait for their predictions, in the same order.
+
+        Cancelling the caller cancels the sequences' futures: the worker drops them.
         """
-        if len(documents) > self._reserved:
-            raise ValueError(f"{len(documents)} documents submitted, {self._reserved} reserved")
-        futures = self._enqueue(documents, origin if origin is not None else RequestOrigin())
-        self._reserved -= len(documents)
+        if len(sequences) > self._reserved:
+            raise ValueError(f"{len(sequences)} documents submitted, {self._reserved} reserved")
+        futures = self._enqueue(sequences, origin if origin is not None else RequestOrigin())
+        self._reserved -= len(sequences)
         outcomes = await asyncio.gather(*futures, return_exceptions=True)
         predictions: list[DocumentPrediction] = []
         for outcome in outcomes:
@@ -177,6 +195,10 @@ class Batcher:
 
     def admit(self, count: int) -> Ticket:
         """Reserve queue space for `count` documents, or raise 429 / 503 errors."""
+        self._reserve(count)
+        return Ticket(count, self._enqueue, self._release, self._reserve)
+
+    def _reserve(self, count: int) -> None:
         if not self._accepting:
             raise NotReadyError("the service is not accepting requests (starting or stopping)")
         limit = self._policy.max_queued_documents
@@ -188,7 +210,6 @@ class Batcher:
             )
         self._reserved += count
         self._update_depth()
-        return Ticket(count, self._enqueue, self._release)
 
     async def close(self, timeout_s: float) -> None:
         """Stop admitting, run what is queued, then stop the worker (fail leftovers after
@@ -221,13 +242,13 @@ class Batcher:
         self._update_depth()
 
     def _enqueue(
-        self, documents: Sequence[TokenizedDocument], origin: RequestOrigin
+        self, sequences: Sequence[np.ndarray], origin: RequestOrigin
     ) -> list[asyncio.Future[DocumentPrediction]]:
         loop = asyncio.get_running_loop()
         now = time.perf_counter()
-        queued = [_Queued(document, loop.create_future(), origin, now) for document in documents]
+        queued = [_Queued(ids, loop.create_future(), origin, now) for ids in sequences]
         self._queue.extend(queued)
-        self._reserved -= len(documents)
+        self._reserved -= len(sequences)
         self._arrived.set()
         return [item.future for item in queued]
 
@@ -276,7 +297,7 @@ class Batcher:
 
     def _is_full(self) -> bool:
         return len(self._queue) >= self._policy.max_documents or (
-            sum(item.document.num_tokens for item in self._queue) >= self._policy.max_tokens
+            sum(len(item.ids) for item in self._queue) >= self._policy.max_tokens
         )
 
     def _drop_abandoned(self) -> None:
@@ -293,7 +314,7 @@ class Batcher:
             self._update_depth()
 
     def _take_batch(self) -> list[_Queued]:
-        lengths = [item.document.num_tokens for item in self._queue]
+        lengths = [len(item.ids) for item in self._queue]
         chosen = set(select_batch(lengths, 0, self._policy.max_documents, self._policy.max_tokens))
         batch = [item for index, item in enumerate(self._queue) if index in chosen]
         self._queue = [item for index, item in enumerate(self._queue) if index not in chosen]
@@ -304,7 +325,7 @@ class Batcher:
         loop = asyncio.get_running_loop()
         self._batches_run += 1
         number = self._batches_run
-        sequences = [item.document.ids for item in batch]
+        sequences = [item.ids for item in batch]
         started = time.perf_counter()
         for item in batch:
             self._metrics.queue_wait.observe(started - item.enqueued_at)
@@ -339,7 +360,7 @@ class Batcher:
         self, number: int, batch: list[_Queued], started: float, error: BaseException | None
     ) -> BatchRun:
         """The batch as it ran, with its trace context once the tracer has recorded it."""
-        lengths = [item.document.num_tokens for item in batch]
+        lengths = [len(item.ids) for item in batch]
         run = BatchRun(
             number=number,
             documents=len(batch),

@@ -12,6 +12,7 @@ from typing import Literal, Self
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from artifact.truncation import DEFAULT_MAX_CHUNKS, TruncationStrategy
 from service.logs import LogFormat
 
 Device = Literal["auto", "cuda", "cpu"]
@@ -48,6 +49,27 @@ class Settings(BaseSettings):
     )
     intra_op_threads: int = Field(
         0, ge=0, description="ONNX Runtime intra-op threads; 0 lets ONNX Runtime decide."
+    )
+
+    # Documents longer than the model (artifact.truncation).
+    truncation: TruncationStrategy = Field(
+        "right",
+        description="How a document longer than max_length is read when its request does not "
+        "say: right (its start), left (its end), head_tail (a quarter of the tokens from the "
+        "start, the rest from the end), chunks (overlapping windows, each scored like a "
+        "document; the probabilities are averaged weighted by the windows' tokens).",
+    )
+    chunk_stride: int | None = Field(
+        None,
+        ge=1,
+        description="chunks: document tokens from one window's start to the next, at most a "
+        "window's (max_length - 2); unset: half a window (63 at max_length 128, 255 at 512).",
+    )
+    max_chunks: int = Field(
+        DEFAULT_MAX_CHUNKS,
+        ge=1,
+        description="chunks: most windows per document; a longer document is cut there and "
+        "flagged truncated. Each window takes a place in the queue.",
     )
 
     # Dynamic batching.
@@ -114,6 +136,12 @@ class Settings(BaseSettings):
                 f"max_documents_per_request ({self.max_documents_per_request}) exceeds "
                 f"max_queue_documents ({self.max_queue_documents}): such a request could never "
                 "be queued"
+            )
+        if self.max_documents_per_request * self.max_chunks > self.max_queue_documents:
+            raise ValueError(
+                f"max_documents_per_request ({self.max_documents_per_request}) x max_chunks "
+                f"({self.max_chunks}) exceeds max_queue_documents ({self.max_queue_documents}): "
+                "a request of long documents read in chunks could never be queued"
             )
         if self.max_length is not None and self.max_batch_tokens < self.max_length:
             raise ValueError(

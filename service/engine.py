@@ -17,13 +17,20 @@ from dataclasses import dataclass
 import numpy as np
 
 from artifact.card import ModelCard
-from service.batching import Batcher, BatchPolicy, DocumentPrediction
+from artifact.truncation import (
+    STRATEGIES,
+    DocumentWindows,
+    Truncation,
+    TruncationStrategy,
+    aggregate_windows,
+)
+from service.batching import Batcher, BatchPolicy
 from service.config import Settings
 from service.errors import NotReadyError, RequestTimeoutError
 from service.metrics import ServiceMetrics
 from service.schemas import LabelScore
 from service.tracing import NoTracing, Tracing
-from service.types import Classifier, RequestOrigin, RequestTimings, TokenizedDocument
+from service.types import Classifier, RequestOrigin, RequestTimings
 
 logger = logging.getLogger(__name__)
 
@@ -34,6 +41,7 @@ class ClassifyOptions:
 
     top_k: int = 1
     raw_scores: bool = False  # logits instead of probabilities
+    truncation: TruncationStrategy | None = None  # None: the service's COREBERT_TRUNCATION
 
 
 @dataclass(frozen=True)
@@ -43,7 +51,8 @@ class Classification:
     label: str
     score: float
     top: list[LabelScore]  # the top_k labels, best first
-    num_tokens: int
+    num_tokens: int  # of every window
+    num_chunks: int  # windows read: 1 unless chunks
     truncated: bool
 
 
@@ -78,6 +87,15 @@ class ClassifierEngine:
         self._tracing: Tracing = tracing if tracing is not None else NoTracing()
         self._timeout_s = settings.request_timeout_s
         self._shutdown_timeout_s = settings.shutdown_timeout_s
+        self._default_truncation = settings.truncation
+        self._truncations = {
+            strategy: Truncation(strategy, settings.chunk_stride, settings.max_chunks)
+            for strategy in STRATEGIES
+        }
+        try:  # the model's window is known only now
+            self._truncations["chunks"].check(classifier.max_length)
+        except ValueError as error:
+            raise ValueError(f"COREBERT_CHUNK_STRIDE={settings.chunk_stride}: {error}") from None
         if settings.max_batch_tokens < classifier.max_length:
             logger.warning(
                 "max_batch_tokens (%d) is below the model's max_length (%d): full-length "
@@ -143,8 +161,13 @@ class ClassifierEngine:
         options: ClassifyOptions | None = None,
         request_id: str | None = None,
     ) -> ClassifiedRequest:
-        """Classify the texts, in order, within the request timeout."""
+        """Classify the texts, in order, within the request timeout.
+
+        Each document takes a place in the queue on arrival, and a chunked one a place for each
+        further window once tokenized (429 when they do not fit); its windows are batched like
+        documents and its scores are their token-weighted mean (`artifact.truncation`)."""
         options = options if options is not None else ClassifyOptions()
+        truncation = self._truncations[options.truncation or self._default_truncation]
         if not self.ready:
             raise NotReadyError("the service is not ready (warming up or shutting down)")
         origin = RequestOrigin(request_id, self._tracing.current_context())
@@ -152,10 +175,12 @@ class ClassifierEngine:
             async with asyncio.timeout(self._timeout_s):
                 with self._batcher.admit(len(texts)) as ticket:
                     tokenize_started = time.perf_counter()
-                    documents = await self._tokenize(texts)
+                    documents = await self._tokenize(texts, truncation)
                     queued = time.perf_counter()
                     self._metrics.tokenization_duration.observe(queued - tokenize_started)
-                    predictions = await ticket.submit(documents, origin)
+                    ticket.reserve(sum(d.num_windows for d in documents) - len(documents))
+                    windows = [window for document in documents for window in document.windows]
+                    predictions = await ticket.submit(windows, origin)
         except TimeoutError:
             raise RequestTimeoutError(
                 f"the request took longer than {self._timeout_s:g} s and was abandoned"
@@ -169,15 +194,21 @@ class ClassifierEngine:
             num_tokens=sum(document.num_tokens for document in documents),
         )
         self._tracing.record_request(timings)
+        shape = (len(predictions), len(self.card.labels))  # one row per window
+        probabilities = aggregate_windows(
+            np.reshape([p.probabilities for p in predictions], shape), documents
+        )
+        logits = aggregate_windows(np.reshape([p.logits for p in predictions], shape), documents)
         results = [
-            self._result(document, prediction, options)
-            for document, prediction in zip(documents, predictions, strict=True)
+            self._result(document, probabilities[row], logits[row], options)
+            for row, document in enumerate(documents)
         ]
         logger.debug(
             "classified %d documents",
             len(results),
             extra={
                 "documents": len(results),
+                "windows": len(predictions),
                 "tokens": timings.num_tokens,
                 "tokenization_ms": round(timings.tokenization_s * 1000, 3),
                 "queue_ms": round(timings.queue_s * 1000, 3),
@@ -187,24 +218,32 @@ class ClassifierEngine:
         )
         return ClassifiedRequest(results, timings)
 
-    async def _tokenize(self, texts: Sequence[str]) -> list[TokenizedDocument]:
+    async def _tokenize(
+        self, texts: Sequence[str], truncation: Truncation
+    ) -> list[DocumentWindows]:
         loop = asyncio.get_running_loop()
         documents = await loop.run_in_executor(
-            self._tokenizer_pool, self.classifier.tokenize, texts
+            self._tokenizer_pool, self.classifier.tokenize, texts, truncation
         )
         for document in documents:
-            self._metrics.document_length_tokens.observe(document.num_tokens)
+            for window in document.windows:  # what the model reads, window by window
+                self._metrics.document_length_tokens.observe(len(window))
         return documents
 
     def _result(
-        self, document: TokenizedDocument, prediction: DocumentPrediction, options: ClassifyOptions
+        self,
+        document: DocumentWindows,
+        probabilities: np.ndarray,
+        logits: np.ndarray,
+        options: ClassifyOptions,
     ) -> Classification:
+        """One document's result from its (windows' aggregated) probabilities and logits."""
         labels = self.card.labels
         top = top_labels(
-            prediction.probabilities,
+            probabilities,
             labels,
             min(options.top_k, len(labels)),
-            scores=prediction.logits if options.raw_scores else None,
+            scores=logits if options.raw_scores else None,
         )
         self._metrics.documents.labels(label=top[0].label).inc()
         if document.truncated:
@@ -214,5 +253,6 @@ class ClassifierEngine:
             score=top[0].score,
             top=top,
             num_tokens=document.num_tokens,
+            num_chunks=document.num_windows,
             truncated=document.truncated,
         )

@@ -83,7 +83,7 @@ async def _disconnected(request: Request) -> None:
 
 def build_router(settings: Settings) -> APIRouter:
     ClassifyRequest = classify_request_model(
-        settings.max_documents_per_request, settings.max_document_chars
+        settings.max_documents_per_request, settings.max_document_chars, settings.truncation
     )
     guarded = (
         [Depends(api_key_guard(settings.api_key.get_secret_value()))] if settings.api_key else []
@@ -123,7 +123,9 @@ def build_router(settings: Settings) -> APIRouter:
         classify_request: ClassifyRequestFields = body
         texts = [document.text for document in classify_request.documents]
         options = ClassifyOptions(
-            top_k=classify_request.top_k, raw_scores=classify_request.raw_scores
+            top_k=classify_request.top_k,
+            raw_scores=classify_request.raw_scores,
+            truncation=classify_request.truncation,
         )
         classified = await unless_disconnected(
             request, engine.classify(texts, options, current_request_id())
@@ -142,6 +144,7 @@ def build_router(settings: Settings) -> APIRouter:
                     score=result.score,
                     labels=result.top,
                     num_tokens=result.num_tokens,
+                    num_chunks=result.num_chunks,
                     truncated=result.truncated,
                 )
                 for document, result in zip(

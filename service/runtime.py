@@ -15,7 +15,8 @@ import onnxruntime as ort
 
 from artifact.card import Artifact, ModelCard
 from artifact.runtime import CPU_PROVIDER, CUDA_PROVIDER, OnnxClassifier, softmax
-from service.types import BatchPrediction, TokenizedDocument
+from artifact.truncation import DocumentWindows, Truncation
+from service.types import BatchPrediction
 
 logger = logging.getLogger(__name__)
 
@@ -100,8 +101,9 @@ def open_precision(
 
 
 class OnnxBackend:
-    """The service's `Classifier` for one artifact: documents with their truncation flag in,
-    probabilities and kept key/value ratios out."""
+    """The service's `Classifier` for one artifact: texts in, the sequences the model reads of
+    them under a truncation strategy (`artifact.truncation`), and per sequence probabilities and
+    kept key/value ratios out."""
 
     def __init__(
         self,
@@ -132,14 +134,8 @@ class OnnxBackend:
             self.max_length,
         )
 
-    def tokenize(self, texts: Sequence[str]) -> list[TokenizedDocument]:
-        return [
-            TokenizedDocument(
-                ids=np.asarray(encoding.ids, dtype=np.int64),
-                truncated=len(encoding.overflowing) > 0,
-            )
-            for encoding in self._model.encode(texts)
-        ]
+    def tokenize(self, texts: Sequence[str], truncation: Truncation) -> list[DocumentWindows]:
+        return self._model.encode_windows(texts, truncation)
 
     def predict(self, sequences: Sequence[np.ndarray]) -> BatchPrediction:
         """Run the sequences as one batch (right-padded)."""
@@ -154,6 +150,6 @@ class OnnxBackend:
 
     def warm_up(self) -> None:
         """Run a short and a full-length document so the first request pays no setup cost."""
-        short, full = self.tokenize(["warm up", "warm up " * self.max_length])
-        self.predict([short.ids])
-        self.predict([full.ids])
+        short, full = self.tokenize(["warm up", "warm up " * self.max_length], Truncation())
+        self.predict(short.windows)
+        self.predict(full.windows)

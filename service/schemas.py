@@ -25,6 +25,7 @@ from pydantic import (
 from pydantic.json_schema import JsonDict, JsonSchemaValue, SkipJsonSchema
 from pydantic_core import CoreSchema, PydanticCustomError
 
+from artifact.truncation import TruncationStrategy
 from service.errors import ERRORS, ErrorResponse, ErrorType
 
 REQUEST_ID_HEADER = "x-request-id"
@@ -47,8 +48,11 @@ def _without_default(schema: JsonDict) -> None:
     schema.pop("default", None)
 
 
-def classify_request_model(max_documents: int, max_chars: int) -> type[BaseModel]:
-    """The body of POST /classify, with these limits on documents and characters."""
+def classify_request_model(
+    max_documents: int, max_chars: int, default_truncation: TruncationStrategy = "right"
+) -> type[BaseModel]:
+    """The body of POST /classify, with these limits on documents and characters, and the
+    service's default truncation."""
 
     class Document(BaseModel):
         """A document: a plain string (its text), or an object whose `id` is echoed in the
@@ -122,7 +126,16 @@ def classify_request_model(max_documents: int, max_chars: int) -> type[BaseModel
         raw_scores: StrictBool = Field(
             False,
             description="true: every score in the results is the label's logit instead of its "
-            "softmax probability (the labels keep their order).",
+            "softmax probability (the labels keep their order); with chunks, the token-weighted "
+            "mean of the windows' logits.",
+        )
+        truncation: TruncationStrategy = Field(
+            default_truncation,
+            description="How a document longer than the model is read: right (its start), left "
+            "(its end), head_tail (a quarter of the tokens from the start, the rest from the "
+            "end), chunks (overlapping windows, each scored like a document; its probabilities "
+            "are the windows' averaged, weighted by their tokens). Default: the service's "
+            "COREBERT_TRUNCATION.",
         )
 
         @field_validator("top_k", mode="before")
@@ -160,6 +173,9 @@ class ClassifyRequestFields(Protocol):
     @property
     def raw_scores(self) -> bool: ...
 
+    @property
+    def truncation(self) -> TruncationStrategy: ...
+
 
 class LabelScore(BaseModel):
     label: str
@@ -171,8 +187,15 @@ class DocumentResult(BaseModel):
     label: str = Field(description="The most probable label.")
     score: float = Field(description="Probability of `label`, or its logit with raw_scores.")
     labels: list[LabelScore] = Field(description="The top_k labels, best first.")
-    num_tokens: int = Field(description="Tokens the model read, [CLS] and [SEP] included.")
-    truncated: bool = Field(description="True when the text was cut to the model's max_length.")
+    num_tokens: int = Field(
+        description="Tokens the model read, [CLS] and [SEP] included (of every window, with "
+        "chunks)."
+    )
+    num_chunks: int = Field(description="Windows the model read the text in: 1 unless chunks.")
+    truncated: bool = Field(
+        description="True when some of the text was not read: cut to the model's max_length, "
+        "or, with chunks, past the last of COREBERT_MAX_CHUNKS windows."
+    )
 
 
 class ModelRef(BaseModel):

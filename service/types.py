@@ -14,18 +14,7 @@ from typing import Protocol
 import numpy as np
 
 from artifact.card import ModelCard
-
-
-@dataclass(frozen=True)
-class TokenizedDocument:
-    """Token ids of one document, `[CLS] ... [SEP]`, cut to the model's maximum length."""
-
-    ids: np.ndarray  # (num_tokens,) int64
-    truncated: bool
-
-    @property
-    def num_tokens(self) -> int:
-        return int(self.ids.shape[0])
+from artifact.truncation import DocumentWindows, Truncation
 
 
 @dataclass(frozen=True)
@@ -104,7 +93,10 @@ class Classifier(Protocol):
     precision: str  # the artifact's graph it runs: fp32, int8 or fp16
     max_length: int
 
-    def tokenize(self, texts: Sequence[str]) -> list[TokenizedDocument]: ...
+    def tokenize(self, texts: Sequence[str], truncation: Truncation) -> list[DocumentWindows]:
+        """What the model reads of each text: one sequence, or its windows (`chunks`), each of at
+        most `max_length` tokens."""
+        ...
 
     def predict(self, sequences: Sequence[np.ndarray]) -> BatchPrediction: ...
 

@@ -10,10 +10,11 @@ from contextlib import asynccontextmanager
 import httpx
 import numpy as np
 
+from artifact.truncation import DocumentWindows, Truncation
 from service.app import create_app
 from service.config import Settings
 from service.runtime import OnnxBackend
-from service.types import BatchPrediction, Classifier, TokenizedDocument
+from service.types import BatchPrediction, Classifier
 
 
 class IsolatedSettings(Settings):
@@ -39,8 +40,8 @@ class GatedClassifier:
         self.batches: list[list[tuple[int, ...]]] = []
         self.fail_on_token = fail_on_token
 
-    def tokenize(self, texts: Sequence[str]) -> list[TokenizedDocument]:
-        return self.inner.tokenize(texts)
+    def tokenize(self, texts: Sequence[str], truncation: Truncation) -> list[DocumentWindows]:
+        return self.inner.tokenize(texts, truncation)
 
     def predict(self, sequences: Sequence[np.ndarray]) -> BatchPrediction:
         self.batches.append([tuple(int(i) for i in ids) for ids in sequences])

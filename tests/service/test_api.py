@@ -225,6 +225,10 @@ BAD_BODIES = {
     "top_k a boolean": ({"documents": ["a"], "top_k": True}, "top_k", None),
     "top_k a fraction": ({"documents": ["a"], "top_k": 1.5}, "top_k", None),
     "text of separators only": ({"documents": ["\x1c\u2028\xa0"]}, "documents[0].text", 0),
+    "truncation unknown": ({"documents": ["a"], "truncation": "middle"}, "truncation", None),
+    "truncation in capitals": ({"documents": ["a"], "truncation": "Chunks"}, "truncation", None),
+    "truncation a number": ({"documents": ["a"], "truncation": 1}, "truncation", None),
+    "truncation null": ({"documents": ["a"], "truncation": None}, "truncation", None),
 }
 
 
@@ -246,6 +250,9 @@ async def test_bad_input_gets_422_naming_field_and_document(settings_for, tiny_c
     assert errors["validation"] == 1
     if field == "raw_scores":  # the allowed values
         assert "raw_scores: Input should be true or false" in error["message"]
+    if field == "truncation":
+        allowed = "truncation: Input should be 'right', 'left', 'head_tail' or 'chunks'"
+        assert allowed in error["message"]
     if any(d["type"] == "string_pattern_mismatch" for d in error["details"]):
         assert f"{field}: text is empty or whitespace only" in error["message"]
 
@@ -341,7 +348,7 @@ async def test_api_key_is_required_when_configured(settings_for, tiny_classifier
 
 async def test_queue_full_gets_429_with_retry_after(settings_for, gated_classifier):
     settings = settings_for(
-        max_batch_documents=1, max_queue_documents=3, max_documents_per_request=3
+        max_batch_documents=1, max_queue_documents=3, max_documents_per_request=3, max_chunks=1
     )
     async with serve(settings, gated_classifier) as client:
         gated_classifier.gate.clear()

@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from service.batching import Batcher, BatchPolicy, select_batch
 from service.errors import InferenceError, NotReadyError, QueueFullError
 from service.metrics import ServiceMetrics
-from service.types import BatchPrediction, TokenizedDocument
+from service.types import BatchPrediction
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -44,8 +44,9 @@ class FakeModel:
         )
 
 
-def document(num_tokens: int) -> TokenizedDocument:
-    return TokenizedDocument(ids=np.arange(num_tokens, dtype=np.int64), truncated=False)
+def document(num_tokens: int) -> np.ndarray:
+    """A sequence the model reads: a whole document, or one window of a chunked one."""
+    return np.arange(num_tokens, dtype=np.int64)
 
 
 def make_batcher(model: FakeModel, **policy) -> tuple[Batcher, ServiceMetrics]:
@@ -298,6 +299,27 @@ async def test_admission_refuses_beyond_the_queue_limit() -> None:
 
 
 @pytest.mark.anyio
+async def test_a_ticket_reserves_room_for_more_windows_within_the_limit() -> None:
+    model = FakeModel()
+    batcher, metrics = make_batcher(model, max_documents=1, max_queued_documents=4)
+    batcher.start()
+    with batcher.admit(1) as ticket:
+        ticket.reserve(2)  # a document read in three windows
+        assert batcher.queued_documents == 3
+        assert metrics.registry.get_sample_value("corebert_queue_depth") == 3
+        with pytest.raises(QueueFullError, match="3 of 4 documents waiting"):
+            ticket.reserve(2)
+        ticket.reserve(0)
+        assert batcher.queued_documents == 3
+        predictions = await ticket.submit([document(5), document(6), document(7)])
+    assert [float(p.probabilities[0]) for p in predictions] == [5.0, 6.0, 7.0]
+    with batcher.admit(1) as ticket:
+        ticket.reserve(1)
+    assert batcher.queued_documents == 0  # what was not submitted is given back
+    await batcher.close(timeout_s=5)
+
+
+@pytest.mark.anyio
 async def test_close_finishes_what_is_queued_then_refuses() -> None:
     model = FakeModel()
     batcher, _ = make_batcher(model, max_documents=2, max_wait_s=10.0)
@@ -310,12 +332,11 @@ async def test_close_finishes_what_is_queued_then_refuses() -> None:
         batcher.admit(1)
 
 
-class UnmeasurableDocument(TokenizedDocument):
+class UnmeasurableDocument(np.ndarray):
     """A document whose length cannot be read: the worker fails on it outside any model call,
     as it would on a bug of its own."""
 
-    @property
-    def num_tokens(self) -> int:
+    def __len__(self) -> int:
         raise RuntimeError("a bug")
 
 
@@ -324,7 +345,7 @@ async def test_a_worker_that_dies_fails_queued_requests_and_stops_admitting() ->
     model = FakeModel()
     batcher, _ = make_batcher(model)
     batcher.start()
-    poisoned = UnmeasurableDocument(ids=np.arange(3, dtype=np.int64), truncated=False)
+    poisoned = document(3).view(UnmeasurableDocument)
     with (
         pytest.raises(InferenceError, match="batching worker failed"),
         batcher.admit(2) as ticket,

@@ -110,6 +110,12 @@ async def test_the_published_request_schema_is_the_validating_models(
     assert request["additionalProperties"] is False
     assert request["properties"]["documents"]["maxItems"] == 7
     assert request["properties"]["raw_scores"]["type"] == "boolean"
+    truncation = request["properties"]["truncation"]
+    assert truncation["enum"] == ["right", "left", "head_tail", "chunks"]
+    assert truncation["default"] == "right" and truncation["type"] == "string"
+    result = schemas["DocumentResult"]
+    assert {"num_chunks", "num_tokens", "truncated"} <= set(result["required"])
+    assert result["properties"]["num_chunks"]["type"] == "integer"
     assert request["properties"]["top_k"] == {**request["properties"]["top_k"], "type": "integer"}
     text, document = schemas["Document"]["anyOf"]
     assert text == {**document["properties"]["text"]}

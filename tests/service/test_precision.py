@@ -20,6 +20,7 @@ from artifact.card import ArtifactError, load_artifact
 from artifact.files import PRECISION_FILES
 from artifact.runtime import CPU_PROVIDER, CUDA_PROVIDER, run_session, softmax
 from artifact.tokenization import pad_batch
+from artifact.truncation import Truncation
 from service.runtime import OnnxBackend, auto_precision
 from tests.artifacts import tiny_documents
 from tests.service.helpers import IsolatedSettings, serve
@@ -64,7 +65,10 @@ def alone(backends: dict[str, OnnxBackend]) -> dict[str, np.ndarray]:
     """Per precision, each document of POOL run alone: probabilities (documents, labels)."""
     return {
         precision: np.concatenate(
-            [backend.predict([doc.ids]).probabilities for doc in backend.tokenize(POOL)]
+            [
+                backend.predict(doc.windows).probabilities
+                for doc in backend.tokenize(POOL, Truncation())
+            ]
         )
         for precision, backend in backends.items()
     }
@@ -140,10 +144,10 @@ def test_a_named_precision_runs_that_graph(
     session = ort.InferenceSession(
         str(precision_artifact / PRECISION_FILES[precision]), providers=[CPU_PROVIDER]
     )
-    (document,) = backend.tokenize([POOL[0]])
-    logits, _ = run_session(session, *pad_batch([document.ids], pad_id=0))
+    (document,) = backend.tokenize([POOL[0]], Truncation())
+    logits, _ = run_session(session, *pad_batch(document.windows, pad_id=0))
     np.testing.assert_allclose(
-        backend.predict([document.ids]).probabilities, softmax(logits), atol=1e-6
+        backend.predict(document.windows).probabilities, softmax(logits), atol=1e-6
     )
 
 
@@ -178,8 +182,8 @@ def test_a_document_scores_the_same_alone_and_in_any_batch(
     backends: dict[str, OnnxBackend], alone: dict[str, np.ndarray], precision: str, batch: list
 ) -> None:
     backend = backends[precision]
-    documents = backend.tokenize([POOL[index] for index in batch])
-    batched = backend.predict([document.ids for document in documents]).probabilities
+    documents = backend.tokenize([POOL[index] for index in batch], Truncation())
+    batched = backend.predict([document.windows[0] for document in documents]).probabilities
     expected = alone[precision][batch]
     np.testing.assert_array_equal(batched.argmax(axis=1), expected.argmax(axis=1))
     np.testing.assert_allclose(batched, expected, atol=TOLERANCE[precision])

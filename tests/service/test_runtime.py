@@ -1,4 +1,4 @@
-"""The backend: tokenization with its truncation flag, prediction, kept-KV ratio.
+"""The backend: tokenization under a truncation strategy, prediction, kept-KV ratio.
 
 Artifact loading and provider choice are the artifact package's (tests/artifact/).
 """
@@ -15,6 +15,7 @@ from tokenizers import Tokenizer
 
 from artifact.card import load_artifact
 from artifact.runtime import CPU_PROVIDER, CUDA_PROVIDER
+from artifact.truncation import Truncation
 from service.runtime import OnnxBackend, kept_kv_ratio
 
 
@@ -43,10 +44,21 @@ def test_cuda_requested_on_a_machine_without_it_runs_on_cpu(tiny_artifact: Path,
 
 
 def test_tokenize_truncates_to_max_length_and_flags_it(classifier: OnnxBackend) -> None:
-    short, long = classifier.tokenize(["the film was good", "the match " * 200])
+    short, long = classifier.tokenize(["the film was good", "the match " * 200], Truncation())
     assert not short.truncated and short.num_tokens == 6  # [CLS] 4 words [SEP]
     assert long.truncated and long.num_tokens == classifier.max_length == 64
-    assert short.ids.dtype == np.int64
+    assert short.windows[0].dtype == np.int64
+
+
+def test_tokenize_reads_a_long_document_as_the_strategy_says(classifier: OnnxBackend) -> None:
+    text = "the match " * 200  # 400 words, each one token
+    (left,) = classifier.tokenize([text], Truncation("left"))
+    assert left.truncated and left.num_windows == 1 and left.num_tokens == 64
+    (chunked,) = classifier.tokenize([text], Truncation("chunks", chunk_stride=62))
+    assert chunked.num_windows == 7 and not chunked.truncated  # 400 tokens, 62 a window
+    assert chunked.num_tokens == 400 + 2 * 7
+    (capped,) = classifier.tokenize([text], Truncation("chunks", max_chunks=3))
+    assert capped.num_windows == 3 and capped.truncated
 
 
 def test_max_length_setting_caps_but_never_exceeds_the_model(tiny_artifact: Path) -> None:
@@ -59,8 +71,8 @@ def test_predict_matches_onnx_runtime_on_each_document_alone(
     classifier: OnnxBackend, tiny_artifact: Path
 ) -> None:
     texts = ["the film was good", "market shares and bank profit " * 4, "vote " * 100]
-    documents = classifier.tokenize(texts)
-    prediction = classifier.predict([document.ids for document in documents])
+    documents = classifier.tokenize(texts, Truncation())
+    prediction = classifier.predict([document.windows[0] for document in documents])
     assert prediction.probabilities.shape == (3, 3)
     np.testing.assert_allclose(prediction.probabilities.sum(axis=1), 1.0, rtol=1e-6)
     for row, text in enumerate(texts):
