@@ -74,6 +74,10 @@ def train_command(argv: Sequence[str]) -> int:
         parser.error("--output-dir is required")
     if not data_args.has_source:
         parser.error("give --dataset NAME or --train-file FILE")
+    try:
+        data_args.truncation_policy().check(recipe.max_length)
+    except ValueError as error:  # e.g. a --chunk-stride longer than a window
+        parser.error(str(error))
     from training.train import train
 
     result = train(model_args, data_args, recipe)

@@ -18,6 +18,7 @@ import onnx
 
 from artifact.files import PRECISION_FILES
 from artifact.runtime import OnnxClassifier, softmax
+from artifact.truncation import Truncation, aggregate_windows
 from training.documents import Document
 from training.metrics import classification_metrics
 
@@ -87,45 +88,55 @@ def without_repeated_nodes(model: onnx.ModelProto) -> onnx.ModelProto:
 WRITERS = {"int8": write_int8, "fp16": write_fp16}
 
 
-def pytorch_logits(
-    model: Any, tokenizer: Any, documents: Sequence[Document], max_length: int, batch_size: int
+def pytorch_probabilities(
+    model: Any,
+    classifier: OnnxClassifier,
+    documents: Sequence[Document],
+    truncation: Truncation,
+    batch_size: int,
 ) -> np.ndarray:
-    """The PyTorch fp32 model's logits on `documents` (the reference every graph is held to)."""
+    """The PyTorch fp32 model's class probabilities on `documents`, read as `classifier` reads
+    them under `truncation` (windows aggregated like the service): the reference every graph is
+    held to."""
     import torch
 
-    from artifact.tokenization import encode_texts, pad_batch, pad_token_id
+    from artifact.tokenization import pad_batch, pad_token_id
 
-    sequences = encode_texts(tokenizer, [d.text for d in documents], max_length)
-    pad_id = pad_token_id(tokenizer)
+    read = classifier.encode_windows([d.text for d in documents], truncation)
+    windows = [window for document in read for window in document.windows]
+    pad_id = pad_token_id(classifier.tokenizer)
     batches = []
     model.eval()
     with torch.no_grad():
-        for start in range(0, len(sequences), batch_size):
-            input_ids, attention_mask = pad_batch(sequences[start : start + batch_size], pad_id)
+        for start in range(0, len(windows), batch_size):
+            input_ids, attention_mask = pad_batch(windows[start : start + batch_size], pad_id)
             output = model(torch.from_numpy(input_ids), torch.from_numpy(attention_mask))
-            batches.append(output.logits.float().numpy())
-    return np.concatenate(batches)
+            batches.append(softmax(output.logits.float().numpy()))
+    return aggregate_windows(np.concatenate(batches), read)
 
 
 def score_precision(
     classifier: OnnxClassifier,
     documents: Sequence[Document],
-    reference_logits: np.ndarray,
+    reference: np.ndarray,
+    truncation: Truncation,
     batch_size: int,
 ) -> dict[str, Any]:
-    """Test accuracy and macro-F1 of one graph, and how far it is from PyTorch fp32: the share
-    of documents with the same predicted label, and the largest probability difference."""
+    """Test accuracy and macro-F1 of one graph, and how far it is from PyTorch fp32 (`reference`
+    probabilities): the share of documents with the same predicted label, and the largest
+    probability difference."""
     index = {name: i for i, name in enumerate(classifier.labels)}
-    logits, _ = classifier.predict([d.text for d in documents], batch_size)
-    predicted = logits.argmax(axis=1)
+    texts = [d.text for d in documents]
+    probabilities = classifier.score_documents(texts, truncation, batch_size).probabilities
+    predicted = probabilities.argmax(axis=1)
     metrics = classification_metrics(
         [index[d.label] for d in documents], predicted.tolist(), classifier.labels
     )
     return {
         "accuracy": metrics["accuracy"],
         "macro_f1": metrics["macro_f1"],
-        "label_agreement": float((predicted == reference_logits.argmax(axis=1)).mean()),
-        "max_prob_diff": float(np.abs(softmax(logits) - softmax(reference_logits)).max()),
+        "label_agreement": float((predicted == reference.argmax(axis=1)).mean()),
+        "max_prob_diff": float(np.abs(probabilities - reference).max()),
     }
 
 
@@ -133,17 +144,21 @@ def export_precisions(
     directory: Path,
     fp32_classifier: OnnxClassifier,
     documents: Sequence[Document],
-    reference_logits: np.ndarray,
+    reference: np.ndarray,
     *,
     max_accuracy_drop: float,
+    truncation: Truncation | None = None,
     batch_size: int = 16,
 ) -> tuple[dict[str, dict[str, Any]], list[str]]:
-    """Write the int8 and fp16 graphs beside `directory`'s fp32 graph, score all three, and drop
-    a lower precision that loses more than `max_accuracy_drop` (a fraction) of accuracy.
+    """Write the int8 and fp16 graphs beside `directory`'s fp32 graph, score all three on
+    `documents` read under `truncation` (default: cut from the right) against the `reference`
+    probabilities, and drop a lower precision that loses more than `max_accuracy_drop` (a
+    fraction) of accuracy.
 
     Returns metadata.json's `precisions` object and the warnings for the precisions dropped.
     """
-    fp32 = score_precision(fp32_classifier, documents, reference_logits, batch_size)
+    truncation = truncation if truncation is not None else Truncation()
+    fp32 = score_precision(fp32_classifier, documents, reference, truncation, batch_size)
     precisions = {"fp32": {"file": PRECISION_FILES["fp32"], **fp32}}
     warnings = []
     for precision, write in WRITERS.items():
@@ -152,7 +167,7 @@ def export_precisions(
         classifier = OnnxClassifier(
             path, fp32_classifier.tokenizer, fp32_classifier.labels, fp32_classifier.max_length
         )
-        scores = score_precision(classifier, documents, reference_logits, batch_size)
+        scores = score_precision(classifier, documents, reference, truncation, batch_size)
         drop = fp32["accuracy"] - scores["accuracy"]
         entry: dict[str, Any] = {"file": path.name, **scores}
         if drop > max_accuracy_drop:

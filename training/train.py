@@ -47,7 +47,7 @@ from training.data import load_splits
 from training.documents import Document
 from training.evaluate import score
 from training.optimizer import CoreBertTrainer
-from training.precisions import export_precisions, pytorch_logits
+from training.precisions import export_precisions, pytorch_probabilities
 from training.quality import quality_metrics
 from training.splits import DataSplits
 
@@ -262,15 +262,15 @@ def export_and_score(
         quality = quality_metrics(test_metrics, splits.label_ids(splits.train), splits.label_names)
         quality_warnings = quality.pop("warnings")
         test_metrics.update(quality)
-        reference = pytorch_logits(
-            model, shipped_tokenizer, splits.test, recipe.max_length, batch_size
-        )
+        truncation = data_args.truncation_policy()
+        reference = pytorch_probabilities(model, classifier, splits.test, truncation, batch_size)
         precisions, dropped = export_precisions(
             staged,
             classifier,
             splits.test,
             reference,
             max_accuracy_drop=recipe.int8_max_drop / 100,
+            truncation=truncation,
             batch_size=batch_size,
         )
         warnings = [*quality_warnings, *dropped]

@@ -88,7 +88,8 @@ def test_a_precision_that_loses_accuracy_is_left_out_with_its_reason(run, tmp_pa
         Document(text=t, label=artifact.card.labels[y], file="generated", row=i)
         for i, (t, y) in enumerate(zip(texts, labels, strict=True))
     ]
-    reference, _ = classifier.predict(texts)
+    logits, _ = classifier.predict(texts)
+    reference = softmax(logits)
     # A negative allowance drops any precision that is not strictly more accurate than fp32.
     precisions, warnings = export_precisions(
         tmp_path, classifier, documents, reference, max_accuracy_drop=-0.01
@@ -111,3 +112,14 @@ def test_asking_for_a_precision_the_artifact_lacks_names_what_it_has(run, tmp_pa
     (copy / "metadata.json").write_text(json.dumps(metadata))
     with pytest.raises(ArtifactError, match=r"no int8 graph \(too inaccurate\); it has fp32, fp16"):
         OnnxClassifier.from_artifact(copy, precision="int8")
+
+
+def test_precisions_are_scored_under_the_runs_truncation(tiny_base_model, tiny_train_csv, tmp_path):
+    """With chunks, every precision reads windows and aggregates them, like the main metrics."""
+    argv = train_argv(tiny_base_model, tiny_train_csv, tmp_path, "--epochs", "1")
+    chunked = [*argv, "--truncation", "chunks", "--max-length", "16", "--int8-max-drop", "100"]
+    assert main(chunked) == 0
+    metadata = json.loads((tmp_path / "artifact" / "metadata.json").read_text())
+    assert metadata["metrics"]["truncation"]["strategy"] == "chunks"
+    assert metadata["precisions"]["fp32"]["accuracy"] == metadata["metrics"]["accuracy"]
+    assert metadata["precisions"]["fp32"]["max_prob_diff"] < 1e-4

@@ -151,3 +151,13 @@ def test_a_chunked_run_trains_on_every_window_and_evaluate_reports_the_same(
         assert rescored[key] == reported[key], key
     assert main(["evaluate", str(tmp_path / "artifact")]) == 0
     assert json.loads(capsys.readouterr().out)["truncation"] == {"strategy": "right"}
+
+
+def test_train_refuses_a_stride_longer_than_the_window_before_it_starts(tmp_path, capsys) -> None:
+    from training.__main__ import main
+
+    argv = ["train", "--train-file", str(tmp_path / "unread.csv"), "--output-dir", str(tmp_path)]
+    with pytest.raises(SystemExit) as stopped:
+        main([*argv, "--max-length", "64", "--truncation", "chunks", "--chunk-stride", "63"])
+    assert stopped.value.code == 2
+    assert "stride 63 is over the 62 document tokens" in capsys.readouterr().err
