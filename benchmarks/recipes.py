@@ -165,7 +165,7 @@ def render(records: dict[str, dict]) -> str:
             f"| {100 * base['accuracy']:.1f} / {100 * base['macro_f1']:.1f} "
             f"| {training['epochs']:g} | {training['learning_rate']:g} "
             f"| {training['new_parameters_lr_scale']:g} | {training['pooling']} "
-            f"| {'yes' if record['warnings'] else 'no'} |"
+            f"| {'; '.join(w.split(':')[0] for w in record['warnings']) or 'none'} |"
         )
     lines += ["", "Commands (data files written by the script):", ""]
     lines += [f"- `{r['command']}`" for r in records.values()]
