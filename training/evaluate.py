@@ -7,6 +7,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
 from tqdm.auto import tqdm
 
 from artifact.card import load_artifact
@@ -31,6 +32,16 @@ def score(
     """Test metrics of `classifier` on `documents` read under `truncation` (default: cut from the
     right) as the service reads and aggregates them, plus the mean keys/values kept per layer,
     the truncation, and the share of documents some of whose text no window read."""
+    return score_with_probabilities(classifier, documents, batch_size, truncation)[0]
+
+
+def score_with_probabilities(
+    classifier: OnnxClassifier,
+    documents: Sequence[Document],
+    batch_size: int = 16,
+    truncation: Truncation | None = None,
+) -> tuple[dict, np.ndarray]:
+    """`score`'s metrics and the class probabilities (N, C) they were computed from."""
     truncation = truncation if truncation is not None else Truncation()
     index = {name: i for i, name in enumerate(classifier.labels)}
     unknown = next((d for d in documents if d.label not in index), None)
@@ -53,7 +64,7 @@ def score(
     metrics["truncated_share"] = float(scores.truncated.mean())
     if truncation.strategy == "chunks":
         metrics["mean_chunks"] = round(float(scores.num_windows.mean()), 2)
-    return metrics
+    return metrics, scores.probabilities
 
 
 def data_arguments_from_metadata(dataset: dict) -> DataArguments:

@@ -20,7 +20,7 @@ from artifact.files import PRECISION_FILES
 from artifact.runtime import OnnxClassifier, softmax
 from artifact.truncation import Truncation, aggregate_windows
 from training.documents import Document
-from training.metrics import classification_metrics
+from training.evaluate import score_with_probabilities
 
 logger = logging.getLogger(__name__)
 
@@ -115,23 +115,13 @@ def pytorch_probabilities(
     return aggregate_windows(np.concatenate(batches), read)
 
 
-def score_precision(
-    classifier: OnnxClassifier,
-    documents: Sequence[Document],
-    reference: np.ndarray,
-    truncation: Truncation,
-    batch_size: int,
+def precision_scores(
+    metrics: dict[str, Any], probabilities: np.ndarray, reference: np.ndarray
 ) -> dict[str, Any]:
-    """Test accuracy and macro-F1 of one graph, and how far it is from PyTorch fp32 (`reference`
+    """One graph's test accuracy and macro-F1, and how far it is from PyTorch fp32 (`reference`
     probabilities): the share of documents with the same predicted label, and the largest
     probability difference."""
-    index = {name: i for i, name in enumerate(classifier.labels)}
-    texts = [d.text for d in documents]
-    probabilities = classifier.score_documents(texts, truncation, batch_size).probabilities
     predicted = probabilities.argmax(axis=1)
-    metrics = classification_metrics(
-        [index[d.label] for d in documents], predicted.tolist(), classifier.labels
-    )
     return {
         "accuracy": metrics["accuracy"],
         "macro_f1": metrics["macro_f1"],
@@ -145,20 +135,21 @@ def export_precisions(
     fp32_classifier: OnnxClassifier,
     documents: Sequence[Document],
     reference: np.ndarray,
+    fp32_scores: tuple[dict[str, Any], np.ndarray],
     *,
     max_accuracy_drop: float,
     truncation: Truncation | None = None,
     batch_size: int = 16,
 ) -> tuple[dict[str, dict[str, Any]], list[str]]:
-    """Write the int8 and fp16 graphs beside `directory`'s fp32 graph, score all three on
-    `documents` read under `truncation` (default: cut from the right) against the `reference`
-    probabilities, and drop a lower precision that loses more than `max_accuracy_drop` (a
-    fraction) of accuracy.
+    """Write the int8 and fp16 graphs beside `directory`'s fp32 graph, score them on `documents`
+    read under `truncation` (default: cut from the right) against the `reference` probabilities,
+    and drop a lower precision that loses more than `max_accuracy_drop` (a fraction) of
+    accuracy. `fp32_scores` is the fp32 graph's `score_with_probabilities` on the same
+    documents, computed once by the caller.
 
     Returns metadata.json's `precisions` object and the warnings for the precisions dropped.
     """
-    truncation = truncation if truncation is not None else Truncation()
-    fp32 = score_precision(fp32_classifier, documents, reference, truncation, batch_size)
+    fp32 = precision_scores(*fp32_scores, reference)
     precisions = {"fp32": {"file": PRECISION_FILES["fp32"], **fp32}}
     warnings = []
     for precision, write in WRITERS.items():
@@ -167,7 +158,9 @@ def export_precisions(
         classifier = OnnxClassifier(
             path, fp32_classifier.tokenizer, fp32_classifier.labels, fp32_classifier.max_length
         )
-        scores = score_precision(classifier, documents, reference, truncation, batch_size)
+        scores = precision_scores(
+            *score_with_probabilities(classifier, documents, batch_size, truncation), reference
+        )
         drop = fp32["accuracy"] - scores["accuracy"]
         entry: dict[str, Any] = {"file": path.name, **scores}
         if drop > max_accuracy_drop:

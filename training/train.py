@@ -45,7 +45,7 @@ from training.backbone import load_classifier, resolve_base_model
 from training.checkpointing import CheckpointTimer, TrainingClock
 from training.data import load_splits
 from training.documents import Document
-from training.evaluate import score
+from training.evaluate import score_with_probabilities
 from training.optimizer import CoreBertTrainer
 from training.precisions import export_precisions, pytorch_probabilities
 from training.quality import quality_metrics
@@ -258,17 +258,20 @@ def export_and_score(
             staged / MODEL_FILE, shipped_tokenizer, splits.label_names, recipe.max_length
         )
         batch_size = recipe.eval_batch_size or recipe.batch_size
-        test_metrics = score(classifier, splits.test, batch_size, data_args.truncation_policy())
+        truncation = data_args.truncation_policy()
+        test_metrics, fp32_probabilities = score_with_probabilities(
+            classifier, splits.test, batch_size, truncation
+        )
         quality = quality_metrics(test_metrics, splits.label_ids(splits.train), splits.label_names)
         quality_warnings = quality.pop("warnings")
         test_metrics.update(quality)
-        truncation = data_args.truncation_policy()
         reference = pytorch_probabilities(model, classifier, splits.test, truncation, batch_size)
         precisions, dropped = export_precisions(
             staged,
             classifier,
             splits.test,
             reference,
+            (test_metrics, fp32_probabilities),
             max_accuracy_drop=recipe.int8_max_drop / 100,
             truncation=truncation,
             batch_size=batch_size,

@@ -15,6 +15,7 @@ from tests.artifacts import tiny_documents
 from tests.training.conftest import train_argv
 from training.__main__ import main
 from training.documents import Document
+from training.evaluate import score_with_probabilities
 from training.precisions import export_precisions, scoring_nodes
 
 
@@ -91,8 +92,9 @@ def test_a_precision_that_loses_accuracy_is_left_out_with_its_reason(run, tmp_pa
     logits, _ = classifier.predict(texts)
     reference = softmax(logits)
     # A negative allowance drops any precision that is not strictly more accurate than fp32.
+    fp32_scores = score_with_probabilities(classifier, documents)
     precisions, warnings = export_precisions(
-        tmp_path, classifier, documents, reference, max_accuracy_drop=-0.01
+        tmp_path, classifier, documents, reference, fp32_scores, max_accuracy_drop=-0.01
     )
     for precision in ("int8", "fp16"):
         assert precisions[precision]["file"] is None
