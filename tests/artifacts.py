@@ -124,8 +124,9 @@ def add_lower_precisions(
     import json
 
     from artifact.files import METADATA_FILE
-    from artifact.runtime import OnnxClassifier
+    from artifact.runtime import OnnxClassifier, softmax
     from training.documents import Document
+    from training.evaluate import score_with_probabilities
     from training.precisions import export_precisions
 
     fp32 = OnnxClassifier.from_artifact(artifact_dir)
@@ -133,8 +134,10 @@ def add_lower_precisions(
         Document(text=text, label=fp32.labels[label], file="generated", row=row)
         for row, (text, label) in enumerate(zip(texts, labels, strict=True), start=1)
     ]
+    reference = softmax(reference_logits)
+    fp32_scores = score_with_probabilities(fp32, documents)
     precisions, _ = export_precisions(
-        artifact_dir, fp32, documents, reference_logits, max_accuracy_drop=1.0
+        artifact_dir, fp32, documents, reference, fp32_scores, max_accuracy_drop=1.0
     )
     path = artifact_dir / METADATA_FILE
     metadata = json.loads(path.read_text())
