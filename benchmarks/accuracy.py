@@ -38,6 +38,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 DEFAULT_RESULTS = ROOT / "benchmarks" / "results" / "accuracy"
+# Records of planned pieces trained again on another device (`--results-dir` of a run there),
+# copied into this folder of records/: the report compares them with its own rows.
+DEVICE_CHECK = "device-check"
 DEFAULT_REPORT = ROOT / "docs" / "results.md"
 DEFAULT_README = ROOT / "README.md"
 REPORT_SECTION = "accuracy-report"  # docs/results.md holds other benchmarks' sections too
@@ -84,7 +87,11 @@ def run_piece(piece: Piece, results_dir: Path, keep_checkpoints: bool) -> dict:
         "validation": metrics["validation"],
         "parity": metrics["parity"],
         "artifact": str(run_dir / "artifact"),
-        "machine": {"cpus": os.cpu_count(), "platform": platform.platform()},
+        "machine": {
+            "cpus": os.cpu_count(),
+            "platform": platform.platform(),
+            "device": metrics["training"].get("device", "cpu"),
+        },
         "package_versions": card.metadata["package_versions"],
         "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
     }
@@ -97,7 +104,11 @@ def run_piece(piece: Piece, results_dir: Path, keep_checkpoints: bool) -> dict:
 
 
 def load_records(results_dir: Path) -> list[dict]:
-    return [json.loads(p.read_text()) for p in sorted((results_dir / "records").glob("*.json"))]
+    return read_records(results_dir / "records")
+
+
+def read_records(folder: Path) -> list[dict]:
+    return [json.loads(p.read_text()) for p in sorted(folder.glob("*.json"))]
 
 
 def selected_pieces(args) -> list[Piece]:
@@ -171,7 +182,8 @@ def main(argv=None) -> int:
 def write_report(path: Path, readme: Path, results_dir: Path) -> None:
     """Rewrite the full report and the README's summary table from the records."""
     records = load_records(results_dir)
-    replace_section(path, REPORT_SECTION, render_report(records))
+    checks = read_records(results_dir / "records" / DEVICE_CHECK)
+    replace_section(path, REPORT_SECTION, render_report(records, checks))
     replace_section(readme, "accuracy-table", readme_table(records))
     print(f"wrote {path} and the accuracy table in {readme}", flush=True)
 

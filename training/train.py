@@ -329,6 +329,7 @@ def training_summary(
         "warmup_ratio": recipe.warmup_ratio,
         "seed": recipe.seed,
         "precision": recipe.precision,
+        "device": training_device(trainer),
         "best_checkpoint": Path(state.best_model_checkpoint).name
         if state.best_model_checkpoint
         else None,
@@ -336,6 +337,12 @@ def training_summary(
         # Optimizer steps taken before this sitting (0 for a run that did not resume).
         "resumed_at_step": checkpoint_step(resumed_from) if resumed_from else 0,
     }
+
+
+def training_device(trainer: CoreBertTrainer) -> str:
+    """`cpu`, or the accelerator's name: figures trained on different hardware differ a little."""
+    device = trainer.args.device
+    return torch.cuda.get_device_name(device) if device.type == "cuda" else device.type
 
 
 def checkpoint_step(checkpoint: str) -> int:

@@ -6,6 +6,7 @@ from dataclasses import asdict, replace
 
 from benchmarks.accuracy_plan import PLAN
 from benchmarks.accuracy_report import (
+    device_check,
     fuzzy_cap_note,
     planned_records,
     readme_table,
@@ -75,13 +76,41 @@ def test_verdicts_name_each_miss_and_its_size():
     planned = planned_records(
         [record("bbc", "bert", 0.90), record("bbc", "pf", 0.896), record("bbc", "pfc-lc7", 0.88)]
     )
-    lines = verdicts(planned)
+    lines = verdicts(planned, [])
     assert "- pf on BBC News: -0.4 points vs bert: matches the baseline." in lines
     assert (
         "- pfc (Lc=7) on BBC News: -2.0 points vs bert: **misses** the target by 1.5 points."
         in lines
     )
     assert "- pfc (Lc=11) on BBC News: not measured yet." in lines
+
+
+def on_gpu(row: dict) -> dict:
+    return {**row, "machine": {"device": "GPU X"}}
+
+
+def test_a_row_trained_on_another_device_is_also_judged_against_bert_trained_there():
+    planned = planned_records([record("bbc", "bert", 0.987), on_gpu(record("bbc", "pf", 0.98))])
+    checks = [on_gpu(record("bbc", "bert", 0.978))]
+    (line,) = [line for line in verdicts(planned, checks) if line.startswith("- pf on BBC")]
+    assert line == (
+        "- pf on BBC News: -0.7 points vs bert: **misses** the target by 0.2 points; "
+        "+0.2 vs bert trained on the same GPU X: within the target."
+    )
+    (alone,) = [line for line in verdicts(planned, []) if line.startswith("- pf on BBC")]
+    assert alone.endswith("(bert trained on cpu, this row on GPU X).")
+
+
+def test_device_check_table_sets_each_rerun_beside_the_reports_row():
+    planned = planned_records([record("bbc", "bert", 0.987), record("bbc", "pf", 0.989)])
+    checks = [
+        {**on_gpu(record("bbc", "bert", 0.98)), "macro_f1": 0.97},
+        {**on_gpu(record("bbc", "pf", 0.984)), "macro_f1": 0.983},
+    ]
+    bert_row, pf_row = device_check(planned, checks)[-3:-1]
+    assert bert_row == "| BBC News | bert | GPU X | 98.0 | 97.0 | +0.0 | 98.7 (cpu) |"
+    assert pf_row == "| BBC News | pf | GPU X | 98.4 | 98.3 | +0.4 | 98.9 (cpu) |"
+    assert device_check(planned, []) == []
 
 
 def test_fuzzy_cap_note_only_when_p_and_pf_trained_the_same_model():

@@ -70,6 +70,7 @@ def test_run_writes_artifact_metrics_split_and_config(finished_run, tiny_train_c
     assert metadata["parity"] == metrics["parity"]
     assert metadata["parity"]["passed"] and metadata["parity"]["num_documents"] == 8
     assert metrics["training"]["steps"] == 10 and metrics["training"]["resumed_from"] is None
+    assert metrics["training"]["device"] == "cpu"  # records say which hardware trained them
     assert metrics["validation"]["loss"] == pytest.approx(
         validation_loss(finished_run, tiny_train_csv), abs=1e-3
     )
