@@ -2,17 +2,22 @@
 # Set up the development environment, then run the checks (ruff, mypy over the packages) and the
 # whole test suite: what CI runs.
 #
-# Needs Debian's prometheus package for the dashboard test; installed here when missing and
-# running as root (apt), otherwise that one test is skipped with its reason.
+# Needs Debian's prometheus package (the dashboard and replica tests) and nginx (the replica
+# test); installed here when missing and running as root (apt), otherwise those tests are
+# skipped with their reason.
 set -euo pipefail
 
 repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "${repo_root}"
 
-if ! command -v prometheus >/dev/null 2>&1 && [[ "$(id -u)" == "0" ]] && command -v apt-get >/dev/null; then
-    echo "Installing Debian's prometheus package"
+missing=()
+command -v prometheus >/dev/null 2>&1 || missing+=(prometheus)
+# nginx lives in /usr/sbin, outside a non-root PATH.
+command -v nginx >/dev/null 2>&1 || [[ -x /usr/sbin/nginx ]] || missing+=(nginx)
+if ((${#missing[@]})) && [[ "$(id -u)" == "0" ]] && command -v apt-get >/dev/null; then
+    echo "Installing Debian's ${missing[*]} package(s)"
     apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus >/dev/null
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 COREBERT_EXTRAS=dev scripts/setup.sh
 # shellcheck source=/dev/null

@@ -1,0 +1,128 @@
+"""Several corebert replicas for the deploy tests, and a real Prometheus scraping them all.
+
+Each replica is `python -m service` on its own fixed port of 127.0.0.1, so a test can stop it
+(SIGTERM: it drains; SIGKILL: it vanishes) and start it again at the same address, where the
+balancer in front of it still sends requests. Processes run through benchmarks/harness.py and
+are stopped when the test's ExitStack closes, whatever happened.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from subprocess import Popen
+
+import httpx
+import yaml
+
+from benchmarks import harness
+from tests.deploy import prometheus
+
+# Small and fast: one ONNX Runtime thread each, fp32 (scores comparable at 1e-5 whatever the
+# batch), a drain short enough for a test.
+REPLICA_SETTINGS: dict[str, str | int | float] = {
+    "device": "cpu",
+    "precision": "fp32",
+    "intra_op_threads": 1,
+    "log_level": "warning",
+    "shutdown_timeout_s": 10,
+}
+
+
+@dataclass
+class Replica:
+    name: str
+    port: int
+    workdir: Path
+    starts: int = 0
+    process: Popen | None = field(default=None, repr=False)
+
+    @property
+    def address(self) -> str:
+        return f"{harness.HOST}:{self.port}"
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.address}"
+
+    @property
+    def log(self) -> Path:
+        return self.workdir / f"{self.name}-{self.starts}.log"
+
+
+class Replicas:
+    """`count` replicas of the service on `model_dir`, started and restarted into `stack`."""
+
+    def __init__(
+        self, model_dir: Path, workdir: Path, count: int, stack: contextlib.ExitStack
+    ) -> None:
+        self.model_dir = model_dir
+        self.stack = stack
+        self.members = [
+            Replica(f"replica-{index}", harness.free_port(), workdir) for index in range(count)
+        ]
+
+    def start(self, replica: Replica) -> None:
+        """Start `replica` on its port (again, after it ended); does not wait for readiness."""
+        if replica.process is not None and replica.process.poll() is None:
+            raise RuntimeError(f"{replica.name} still runs (pid {replica.process.pid})")
+        replica.starts += 1
+        env = harness.service_environment(self.model_dir, replica.port, **REPLICA_SETTINGS)
+        command = [sys.executable, "-m", "service"]
+        replica.process = self.stack.enter_context(harness.running(command, replica.log, env))
+
+    def wait_ready(self, replica: Replica, timeout_s: float = 120) -> None:
+        process = replica.process
+        assert process is not None, f"{replica.name} was never started"
+        harness.wait_until(
+            lambda: harness.alive(process, replica.log) and harness.is_ready(replica.url),
+            timeout_s=timeout_s,
+            what=f"{replica.name} to be ready at {replica.url}",
+            log=replica.log,
+        )
+
+    def requests_answered(self, replica: Replica) -> float:
+        """200 answers of `replica`'s current process, from its own /metrics."""
+        text = httpx.get(f"{replica.url}/metrics", timeout=5).text
+        line = next(
+            line
+            for line in text.splitlines()
+            if line.startswith('corebert_requests_total{status="200"}')
+        )
+        return float(line.split()[-1])
+
+
+@contextlib.contextmanager
+def prometheus_scraping(binary: str, targets: Sequence[str], workdir: Path) -> Iterator[str]:
+    """A real Prometheus on 127.0.0.1, as tests/deploy/prometheus.serve starts it, whose service
+    job scrapes every one of `targets`; yields its base URL."""
+    address = f"{harness.HOST}:{harness.free_port()}"
+    config = prometheus.scrape_config_for(targets[0], address)
+    (job,) = [job for job in config["scrape_configs"] if job["job_name"] == prometheus.SERVICE_JOB]
+    job["static_configs"] = [{"targets": list(targets)}]
+    config_path = workdir / "prometheus.yml"
+    config_path.write_text(yaml.safe_dump(config))
+    log = workdir / "prometheus.log"
+    command = [
+        binary,
+        f"--config.file={config_path}",
+        f"--storage.tsdb.path={workdir / 'tsdb'}",
+        f"--web.listen-address={address}",
+        "--log.level=warn",
+    ]
+    url = f"http://{address}"
+    with harness.running(command, log, os.environ, cwd=workdir) as process:
+        harness.wait_until(
+            lambda: (
+                harness.alive(process, log)
+                and httpx.get(f"{url}/-/ready", timeout=2).status_code == 200
+            ),
+            timeout_s=60,
+            what=f"Prometheus to be ready at {url}",
+            log=log,
+        )
+        yield url
