@@ -26,6 +26,7 @@ from transformers.models.bert.modeling_bert import (
 
 from . import reduction
 from .configuration import CoreBertConfig
+from .fused_attention import fused_attention
 from .variants import DEFAULT_VARIANT, NO_PRUNING
 
 
@@ -33,6 +34,16 @@ def additive_mask(mask: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
     """(B, K) bool -> (B, 1, 1, K) bias: 0 where attended, the dtype's minimum where not."""
     bias = (~mask).to(dtype) * torch.finfo(dtype).min
     return bias[:, None, None, :]
+
+
+def packed_linear(
+    x: torch.Tensor, projections: tuple[nn.Linear, ...], with_bias: bool = True
+) -> tuple[torch.Tensor, ...]:
+    """Several projections of the same input as one matrix product (one MatMul in the exported
+    graph: the concatenated weights fold into a single constant), split back per projection."""
+    weight = torch.cat([projection.weight for projection in projections])
+    bias = torch.cat([projection.bias for projection in projections]) if with_bias else None
+    return nn.functional.linear(x, weight, bias).chunk(len(projections), dim=-1)
 
 
 class CoreBertSelfAttention(nn.Module):
@@ -61,27 +72,49 @@ class CoreBertSelfAttention(nn.Module):
         self,
         queries: torch.Tensor,
         keys_values: torch.Tensor,
-        key_bias: torch.Tensor | None,
+        key_mask: torch.Tensor | None,
         query_mask: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """queries (B, Q, D), keys_values (B, K, D), key_bias (B, 1, 1, K) or None (no mask).
+        """queries (B, Q, D), keys_values (B, K, D), key_mask (B, K) bool or None (no mask).
 
         Returns the context (B, Q, D) and, when `query_mask` (B, Q) is given, the attention each
         key received from the real queries (B, K), from which the encoder scores importance.
         Keys and values are projected for the K kept tokens only: pruning saves projection
-        work as well as attention work.
+        work as well as attention work. At inference a layer that scores nothing runs as one
+        fused attention operator (`fused_attention`).
         """
-        q = self._heads(self.query(queries))  # (B, H, Q, hs)
-        k = self._heads(self.key(keys_values))  # (B, H, K, hs)
-        v = self._heads(self.value(keys_values))  # (B, H, K, hs)
+        if query_mask is None and not self.training:
+            return self._fused(queries, keys_values, key_mask), None
+        q, k, v = (self._heads(x) for x in self._project(queries, keys_values))  # (B, H, *, hs)
         logits = (q @ k.transpose(-1, -2)) * self.scale  # (B, H, Q, K)
-        if key_bias is not None:
-            logits = logits + key_bias
+        if key_mask is not None:
+            logits = logits + additive_mask(key_mask, logits.dtype)
         probs = torch.softmax(logits, dim=-1)
         context = self.dropout(probs) @ v  # (B, H, Q, hs)
         received = None if query_mask is None else reduction.received_attention(probs, query_mask)
         batch, _, length, _ = context.shape
         return context.transpose(1, 2).reshape(batch, length, -1), received
+
+    def _project(
+        self, queries: torch.Tensor, keys_values: torch.Tensor, with_bias: bool = True
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Q, K, V. At inference the projections that read one input share one matrix product:
+        Q/K/V where the queries are the keys/values, K/V over the kept tokens otherwise."""
+        if self.training:
+            return self.query(queries), self.key(keys_values), self.value(keys_values)
+        if queries is keys_values:
+            q, k, v = packed_linear(queries, (self.query, self.key, self.value), with_bias)
+            return q, k, v
+        q = nn.functional.linear(queries, self.query.weight, self.query.bias if with_bias else None)
+        k, v = packed_linear(keys_values, (self.key, self.value), with_bias)
+        return q, k, v
+
+    def _fused(
+        self, queries: torch.Tensor, keys_values: torch.Tensor, key_mask: torch.Tensor | None
+    ) -> torch.Tensor:
+        q, k, v = self._project(queries, keys_values, with_bias=False)
+        bias = torch.cat([self.query.bias, self.key.bias, self.value.bias])
+        return fused_attention(q, k, v, bias, key_mask, self.num_heads)
 
 
 class CoreBertAttention(nn.Module):
@@ -90,8 +123,8 @@ class CoreBertAttention(nn.Module):
         self.self = CoreBertSelfAttention(config)
         self.output = BertSelfOutput(config)
 
-    def forward(self, queries, keys_values, key_bias, query_mask=None):
-        context, received = self.self(queries, keys_values, key_bias, query_mask)
+    def forward(self, queries, keys_values, key_mask, query_mask=None):
+        context, received = self.self(queries, keys_values, key_mask, query_mask)
         return self.output(context, queries), received
 
 
@@ -104,8 +137,8 @@ class CoreBertLayer(nn.Module):
         self.intermediate = BertIntermediate(config)
         self.output = BertOutput(config)
 
-    def forward(self, hidden, keys_values, key_bias, query_mask=None):
-        attended, received = self.attention(hidden, keys_values, key_bias, query_mask)
+    def forward(self, hidden, keys_values, key_mask, query_mask=None):
+        attended, received = self.attention(hidden, keys_values, key_mask, query_mask)
         return self.output(self.intermediate(attended), attended), received
 
 
@@ -235,18 +268,31 @@ class CoreBertEncoder(nn.Module):
         kept_counts = []
         for number in range(1, self.config.num_pruning_layers + 1):
             kept_counts.append(kv.counts())
-            documents = kv.tokens(hidden[:, :num_positions])  # (B, K, D)
-            keys_values = torch.cat([documents, hidden[:, num_positions:]], dim=1)
-            bias = additive_mask(torch.cat([kv.mask, combination_mask], dim=1), hidden.dtype)
+            keys_values, key_mask = self.keys_values(hidden, kv, query_mask, num_positions)
             scoring = self.prunes_after(number)
             hidden, received = self.layer[number - 1](
-                hidden, keys_values, bias, query_mask if scoring else None
+                hidden, keys_values, key_mask, query_mask if scoring else None
             )
             if scoring:
                 kv = self.next_key_values(kv, received, query_mask)
         if not kept_counts:  # combining at layer 1
             return hidden, token_mask.new_zeros(token_mask.shape[0], 0, dtype=torch.long)
         return hidden, torch.stack(kept_counts, dim=1)
+
+    @staticmethod
+    def keys_values(
+        hidden: torch.Tensor, kv: KeyValueSet, query_mask: torch.Tensor, num_positions: int
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """The kept document tokens then the combination tokens (B, K + m, D), and their mask.
+
+        Before any pruning that is `hidden` itself: the same tensor as the queries, so the
+        layer projects Q, K and V in one matrix product.
+        """
+        if kv.index is None:
+            return hidden, query_mask
+        combination = hidden[:, num_positions:]
+        keys_values = torch.cat([kv.tokens(hidden[:, :num_positions]), combination], dim=1)
+        return keys_values, torch.cat([kv.mask, query_mask[:, num_positions:]], dim=1)
 
     def combined_layers(self, hidden: torch.Tensor) -> torch.Tensor:
         """Layers Lc+1..L: plain BERT layers over the m combined tokens. hidden (B, m, D)."""

@@ -20,6 +20,8 @@ from torch import nn
 
 from artifact.files import DYNAMIC_AXES, ONNX_INPUT_NAMES, ONNX_OUTPUT_NAMES
 
+from .fused_attention import CONTRIB_DOMAIN, CONTRIB_OPSET
+
 if TYPE_CHECKING:
     from .modeling import CoreBertForSequenceClassification
 
@@ -71,6 +73,7 @@ def export_onnx(
                 output_names=list(ONNX_OUTPUT_NAMES),
                 dynamic_axes=DYNAMIC_AXES,
                 opset_version=opset,
+                custom_opsets={CONTRIB_DOMAIN: CONTRIB_OPSET},
                 do_constant_folding=True,
             )
     finally:

@@ -10,7 +10,7 @@ Shapes: B batch, H heads, Q queries, K key slots, N document positions, m combin
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import torch
@@ -63,17 +63,28 @@ def masked_quantile(values: torch.Tensor, mask: torch.Tensor, q: float) -> torch
     Matches `torch.quantile(row[mask], q)` row by row. A row with no entries gives 0.
     values: (B, K) float; mask: (B, K) bool. Returns (B,) float.
     """
+    return masked_quantiles(values, mask, (q,))[0]
+
+
+def masked_quantiles(
+    values: torch.Tensor, mask: torch.Tensor, qs: Sequence[float]
+) -> tuple[torch.Tensor, ...]:
+    """`masked_quantile` at each q of `qs`, from a single sort of each row (one Sort in the
+    exported graph for both fuzzy quantiles of a layer, not one per quantile)."""
     filled = values.masked_fill(~mask, float("inf"))
     ordered = torch.sort(filled, dim=-1).values  # real entries first, ascending
     count = mask.sum(dim=-1)
-    position = q * (count - 1).clamp(min=0).to(values.dtype)  # (B,)
-    lower = torch.floor(position)
-    lower_index = lower.to(torch.long).unsqueeze(-1)
-    upper_index = torch.ceil(position).to(torch.long).unsqueeze(-1)
-    lower_value = ordered.gather(-1, lower_index).squeeze(-1)
-    upper_value = ordered.gather(-1, upper_index).squeeze(-1)
-    quantile = lower_value + (position - lower) * (upper_value - lower_value)
-    return torch.where(count > 0, quantile, torch.zeros_like(quantile))
+    last = (count - 1).clamp(min=0).to(values.dtype)  # (B,)
+    quantiles = []
+    for q in qs:
+        position = q * last
+        lower = torch.floor(position)
+        lower_value = ordered.gather(-1, lower.to(torch.long).unsqueeze(-1)).squeeze(-1)
+        upper_index = torch.ceil(position).to(torch.long).unsqueeze(-1)
+        upper_value = ordered.gather(-1, upper_index).squeeze(-1)
+        quantile = lower_value + (position - lower) * (upper_value - lower_value)
+        quantiles.append(torch.where(count > 0, quantile, torch.zeros_like(quantile)))
+    return tuple(quantiles)
 
 
 def fuzzy_memberships(
@@ -107,8 +118,7 @@ def fuzzy_prunable(
     S <= a + 0.1 (b - a): everything above that line is protected.
     scores, candidate_mask: (B, K). Returns (B, K) bool.
     """
-    low = masked_quantile(scores, candidate_mask, quantiles[0])
-    high = masked_quantile(scores, candidate_mask, quantiles[1])
+    low, high = masked_quantiles(scores, candidate_mask, quantiles)
     importance, unimportance = fuzzy_memberships(scores, low, high)
     important = importance >= alpha_cuts[0]
     unimportant = unimportance >= alpha_cuts[1]

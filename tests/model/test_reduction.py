@@ -204,3 +204,16 @@ def test_an_empty_group_does_not_amplify_the_gradient():
     pooled.sum().backward()
     bound = values.abs().sum().item()  # |d pooled / d logits| <= sum |v| when the divisor >= 1
     assert 0 < logits.grad.norm().item() <= bound
+
+
+def test_masked_quantiles_from_one_sort_match_torch_quantile_row_by_row():
+    generator = torch.Generator().manual_seed(4)
+    values = torch.rand(3, 9, generator=generator)
+    mask = torch.rand(3, 9, generator=generator) > 0.3
+    mask[2] = False  # a row without entries gives 0
+    low, high = reduction.masked_quantiles(values, mask, (0.25, 0.75))
+    for row in range(2):
+        real = values[row][mask[row]]
+        torch.testing.assert_close(low[row], torch.quantile(real, 0.25))
+        torch.testing.assert_close(high[row], torch.quantile(real, 0.75))
+    assert low[2] == 0 and high[2] == 0
