@@ -49,7 +49,7 @@ class _MultiHeadAttention(torch.autograd.Function):
         return reference_attention(query, key, value, bias, key_mask, num_heads)
 
     @staticmethod
-    def symbolic(g, query, key, value, bias, key_mask, num_heads):  # noqa: D102
+    def symbolic(g, query, key, value, bias, key_mask, num_heads):
         inputs = [query, key, value, bias]
         if key_mask is not None and not key_mask.node().mustBeNone():
             inputs.append(g.op("Cast", key_mask, to_i=_INT32))  # (B, K): 1 attend, 0 padding
