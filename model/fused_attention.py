@@ -45,7 +45,7 @@ class _MultiHeadAttention(torch.autograd.Function):
     """Forward: `reference_attention`. Export: one `com.microsoft::MultiHeadAttention` node."""
 
     @staticmethod
-    def forward(ctx, query, key, value, bias, key_mask, num_heads):  # type: ignore[override]
+    def forward(ctx, query, key, value, bias, key_mask, num_heads):
         return reference_attention(query, key, value, bias, key_mask, num_heads)
 
     @staticmethod
