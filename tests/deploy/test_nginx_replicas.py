@@ -139,11 +139,11 @@ def instances(result: list[dict]) -> set[str]:
     return {sample["metric"].get("instance", "") for sample in result}
 
 
-def answered_per_instance(scenario_prometheus: str, replicas: list[Replica]) -> None:
+def answered_per_instance(prometheus_url: str, replicas: list[Replica]) -> None:
     """Wait until Prometheus has scraped a 200 answer from each replica's own series."""
     expected = {replica.address for replica in replicas}
     expr = f'corebert_requests_total{{job="{prometheus.SERVICE_JOB}", status="200"}} > 0'
-    wait_for_prometheus(scenario_prometheus, lambda r: expected <= instances(r), expr)
+    wait_for_prometheus(prometheus_url, lambda r: expected <= instances(r), expr)
 
 
 def run_failures(scenario: Scenario, client: httpx.Client, bodies: list[dict]) -> None:
@@ -186,6 +186,8 @@ def run_return(scenario: Scenario, client: httpx.Client, bodies: list[dict]) -> 
 
 @pytest.fixture(scope="module")
 def scenario(tiny_artifact: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Scenario]:
+    prometheus_path = prometheus_binary()  # both skip the test when they are missing
+    nginx.binary()
     workdir = tmp_path_factory.mktemp("nginx-replicas")
     bodies = request_bodies()
     with contextlib.ExitStack() as stack:
@@ -194,7 +196,7 @@ def scenario(tiny_artifact: Path, tmp_path_factory: pytest.TempPathFactory) -> I
             replicas.start(replica)
         addresses = [replica.address for replica in replicas.members]
         prometheus_url = stack.enter_context(
-            prometheus_scraping(prometheus_binary(), addresses, workdir)
+            prometheus_scraping(prometheus_path, addresses, workdir)
         )
         nginx_url, nginx_access_log = stack.enter_context(nginx.serve(addresses, workdir))
         for replica in replicas.members:
