@@ -16,6 +16,7 @@ from typing import Any
 from tokenizers import Tokenizer
 
 from artifact.files import (
+    EXPLAIN_FILE,
     LABELS_FILE,
     METADATA_FILE,
     MODEL_FILE,
@@ -83,6 +84,12 @@ class Artifact:
     @property
     def model_path(self) -> Path:
         return self.directory / MODEL_FILE
+
+    @property
+    def explain_path(self) -> Path | None:
+        """The explain graph, or None for an artifact written before there was one."""
+        path = self.directory / EXPLAIN_FILE
+        return path if path.is_file() else None
 
     def model_path_for(self, precision: str) -> Path:
         """The graph at `precision`; an error naming the ones the artifact has otherwise."""

@@ -16,8 +16,9 @@ import numpy as np
 import onnxruntime as ort
 from tokenizers import Encoding, Tokenizer
 
-from artifact.card import Artifact, load_artifact
-from artifact.files import ONNX_INPUT_NAMES, ONNX_OUTPUT_NAMES
+from artifact.card import Artifact, ArtifactError, load_artifact
+from artifact.explain import CoreWord, SequenceExplanation, TokenSpans, core_words
+from artifact.files import EXPLAIN_FILE, EXPLAIN_OUTPUT_NAMES, ONNX_INPUT_NAMES, ONNX_OUTPUT_NAMES
 from artifact.tokenization import (
     TokenIds,
     as_tokenizer,
@@ -105,6 +106,16 @@ def run_session(
     return logits, kept_kv_counts
 
 
+def run_explain_session(
+    session: ort.InferenceSession, input_ids: np.ndarray, attention_mask: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The explain graph's `(kept_layers, importance, combination_group)`, each (B, T), of one
+    padded batch."""
+    feeds = dict(zip(ONNX_INPUT_NAMES, (input_ids, attention_mask), strict=True))
+    kept_layers, importance, groups = session.run(list(EXPLAIN_OUTPUT_NAMES), feeds)
+    return kept_layers, importance, groups
+
+
 Progress = Callable[[Sequence[int]], Iterable[int]]
 
 
@@ -135,6 +146,7 @@ class OnnxClassifier:
         *,
         device: str = "cpu",
         intra_op_threads: int = 0,
+        explain_path: str | Path | None = None,
     ) -> None:
         self.labels = tuple(labels)
         self.max_length = max_length
@@ -144,6 +156,12 @@ class OnnxClassifier:
         self._pad_id = pad_token_id(self._tokenizer)
         self._session = create_session(model_path, device, session_options(intra_op_threads))
         self.provider: str = self._session.get_providers()[0]
+        # The explain graph, when the artifact has one: run only for documents asked about.
+        self._explain_session = (
+            None
+            if explain_path is None
+            else create_session(explain_path, device, session_options(intra_op_threads))
+        )
 
     @classmethod
     def from_artifact(
@@ -168,6 +186,7 @@ class OnnxClassifier:
             min(max_length or card.max_length, card.max_length),
             device=device,
             intra_op_threads=intra_op_threads,
+            explain_path=artifact.explain_path,
         )
 
     def encode(self, texts: Sequence[str]) -> list[Encoding]:
@@ -184,6 +203,54 @@ class OnnxClassifier:
     def run(self, sequences: Sequence[TokenIds]) -> tuple[np.ndarray, np.ndarray]:
         """Right-pad the sequences into one batch and run it: `(logits, kept_kv_counts)`."""
         return run_session(self._session, *pad_batch(sequences, self._pad_id))
+
+    @property
+    def can_explain(self) -> bool:
+        """Whether the artifact has an explain graph (artifacts written before it do not)."""
+        return self._explain_session is not None
+
+    def explain(self, sequences: Sequence[TokenIds]) -> list[SequenceExplanation]:
+        """Run the explain graph over the sequences as one right-padded batch: per sequence, its
+        tokens' kept layers, importance and group (`artifact.explain`)."""
+        if self._explain_session is None:
+            raise ArtifactError(
+                f"this artifact has no explain graph ({EXPLAIN_FILE}); export it again with "
+                "the current training code to add one"
+            )
+        kept_layers, importance, groups = run_explain_session(
+            self._explain_session, *pad_batch(sequences, self._pad_id)
+        )
+        return [
+            SequenceExplanation(kept_layers[row, :n], importance[row, :n], groups[row, :n])
+            for row, n in enumerate(len(ids) for ids in sequences)
+        ]
+
+    def token_spans(self, texts: Sequence[str]) -> list[TokenSpans]:
+        """Each text tokenized whole: its tokens' character offsets and word ids."""
+        encodings = self._whole_tokenizer.encode_batch(list(texts))
+        return [TokenSpans.from_encoding(encoding) for encoding in encodings]
+
+    def core_words(
+        self, texts: Sequence[str], truncation: Truncation, top_k: int, batch_size: int = 16
+    ) -> list[list[CoreWord]]:
+        """Per text, its `top_k` core words (`artifact.explain.core_words`) as the service
+        explains them, each text's sequences read under `truncation`."""
+        spans = self.token_spans(texts)
+        reads = [truncation.read_positions(len(s.word_ids), self.max_length) for s in spans]
+        windows = [
+            ids for document in self.encode_windows(texts, truncation) for ids in document.windows
+        ]
+        explained: list[SequenceExplanation] = []
+        for start in range(0, len(windows), batch_size):
+            explained.extend(self.explain(windows[start : start + batch_size]))
+        words, first = [], 0
+        for text, span, read in zip(texts, spans, reads, strict=True):
+            count = len(read.positions)
+            words.append(
+                core_words(text, span, read.positions, explained[first : first + count], top_k)
+            )
+            first += count
+        return words
 
     def predict(
         self,

@@ -127,6 +127,16 @@ class DocumentWindows:
         return sum(int(window.shape[0]) for window in self.windows)
 
 
+@dataclass(frozen=True)
+class ReadPositions:
+    """What `Truncation.split` reads of a document, as positions into its untruncated ids: per
+    sequence, the position each of its tokens comes from."""
+
+    positions: tuple[np.ndarray, ...]  # each (tokens,) int64
+    weights: np.ndarray  # (num_windows,) float64
+    truncated: bool
+
+
 def aggregate_windows(values: np.ndarray, documents: Sequence[DocumentWindows]) -> np.ndarray:
     """Per document, the weighted mean of its windows' rows: `values` holds one row per window,
     the documents' windows one after the other: (sum W, C) -> (N, C)."""
@@ -190,21 +200,36 @@ class Truncation:
         ids = np.asarray(ids, dtype=np.int64)
         if ids.ndim != 1 or ids.shape[0] < NUM_SPECIAL_TOKENS:
             raise ValueError(f"expected the ids [CLS] ... [SEP] of one document, got {ids.shape}")
-        cls, body, sep = ids[:1], ids[1:-1], ids[-1:]
-        budget = window_budget(max_length)
+        read = self.read_positions(ids.shape[0], max_length)
+        return DocumentWindows(
+            windows=tuple(ids[positions] for positions in read.positions),
+            weights=read.weights,
+            truncated=read.truncated,
+        )
+
+    def read_positions(self, num_ids: int, max_length: int) -> ReadPositions:
+        """Where each sequence the model reads of a document of `num_ids` untruncated ids
+        (`[CLS] body [SEP]`) takes its tokens from: what `split` reads, as positions, so that
+        an explanation of a window's tokens points back into the whole text."""
+        if num_ids < NUM_SPECIAL_TOKENS:
+            raise ValueError(f"expected the ids [CLS] ... [SEP] of one document, got {num_ids}")
+        body_length, budget = num_ids - NUM_SPECIAL_TOKENS, window_budget(max_length)
+        cls, sep = np.zeros(1, np.int64), np.full(1, num_ids - 1, np.int64)
+
+        def sequence(body_positions: np.ndarray) -> np.ndarray:
+            return np.concatenate([cls, 1 + body_positions.astype(np.int64), sep])
+
         if self.strategy == "chunks":
-            every = window_starts(len(body), budget, self.stride(max_length))
+            every = window_starts(body_length, budget, self.stride(max_length))
             starts = every[: self.max_chunks]
-            return DocumentWindows(
-                windows=tuple(
-                    np.concatenate([cls, body[start : start + budget], sep]) for start in starts
+            return ReadPositions(
+                positions=tuple(
+                    sequence(np.arange(start, min(start + budget, body_length))) for start in starts
                 ),
-                weights=window_weights(len(body), starts, budget),
+                weights=window_weights(body_length, starts, budget),
                 truncated=len(every) > len(starts),
             )
-        kept = KEPT_POSITIONS[self.strategy](len(body), budget)
-        return DocumentWindows(
-            windows=(np.concatenate([cls, body[kept], sep]),),
-            weights=np.ones(1),
-            truncated=len(body) > budget,
+        kept = KEPT_POSITIONS[self.strategy](body_length, budget)
+        return ReadPositions(
+            positions=(sequence(kept),), weights=np.ones(1), truncated=body_length > budget
         )

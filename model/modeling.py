@@ -26,6 +26,7 @@ from transformers.models.bert.modeling_bert import (
 
 from . import reduction
 from .configuration import CoreBertConfig
+from .explanation import ExplanationTrace, TokenExplanation
 from .fused_attention import fused_attention
 from .variants import DEFAULT_VARIANT, NO_PRUNING
 
@@ -232,19 +233,24 @@ class CoreBertEncoder(nn.Module):
         )
 
     def forward(
-        self, hidden: torch.Tensor, token_mask: torch.Tensor
+        self, hidden: torch.Tensor, token_mask: torch.Tensor, trace: ExplanationTrace | None = None
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """hidden (B, N + m, D): document tokens then combination tokens; token_mask (B, N) bool.
 
         Returns the final hidden states ((B, N, D) without combining, (B, m, D) with it) and
-        kept_kv_counts (B, L): document tokens each layer could attend to (0 from Lc on).
+        kept_kv_counts (B, L): document tokens each layer could attend to (0 from Lc on). A
+        `trace` (explain only) records what the layers knew of each token.
         """
-        hidden, kept_counts = self.pruning_layers(hidden, token_mask)
+        hidden, kept_counts = self.pruning_layers(hidden, token_mask, trace)
         if self.config.combine_layer is None:
             return hidden, kept_counts
         num_positions = token_mask.shape[1]
         combiner = self.layer[self.config.combine_layer - 1]
-        hidden, _ = combiner(hidden[:, :num_positions], hidden[:, num_positions:], token_mask)
+        hidden, assignment = combiner(
+            hidden[:, :num_positions], hidden[:, num_positions:], token_mask
+        )
+        if trace is not None:
+            trace.combined(assignment)
         hidden = self.combined_layers(hidden)  # (B, m, D)
         folded = kept_counts.new_zeros(kept_counts.shape[0], self.num_combined_layers)
         return hidden, torch.cat([kept_counts, folded], dim=1)
@@ -255,11 +261,13 @@ class CoreBertEncoder(nn.Module):
         return self.config.num_hidden_layers - self.config.num_pruning_layers
 
     def pruning_layers(
-        self, hidden: torch.Tensor, token_mask: torch.Tensor
+        self, hidden: torch.Tensor, token_mask: torch.Tensor, trace: ExplanationTrace | None = None
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Layers 1..Lc-1: every token is a query; keys/values come from a shrinking set.
 
         hidden (B, N + m, D). Returns hidden (B, N + m, D) and the kept counts (B, Lc - 1).
+        With a `trace`, the last of these layers scores its keys/values too (for the trace
+        only: nothing is pruned after it).
         """
         num_positions = token_mask.shape[1]
         combination_mask = torch.ones_like(hidden[:, num_positions:, 0], dtype=torch.bool)
@@ -269,12 +277,20 @@ class CoreBertEncoder(nn.Module):
         for number in range(1, self.config.num_pruning_layers + 1):
             kept_counts.append(kv.counts())
             keys_values, key_mask = self.keys_values(hidden, kv, query_mask, num_positions)
-            scoring = self.prunes_after(number)
+            last = number == self.config.num_pruning_layers
+            scoring = self.prunes_after(number) or (trace is not None and last)
             hidden, received = self.layer[number - 1](
                 hidden, keys_values, key_mask, query_mask if scoring else None
             )
-            if scoring:
-                kv = self.next_key_values(kv, received, query_mask)
+            if trace is not None:
+                trace.attended(kv.index, kv.mask)
+            if received is None:
+                continue
+            scores = reduction.importance_scores(received, query_mask, kv.mask.shape[1])  # (B, K)
+            if trace is not None:
+                trace.scored(kv.index, kv.mask, scores)
+            if self.prunes_after(number):
+                kv = self.next_key_values(kv, scores)
         if not kept_counts:  # combining at layer 1
             return hidden, token_mask.new_zeros(token_mask.shape[0], 0, dtype=torch.long)
         return hidden, torch.stack(kept_counts, dim=1)
@@ -304,11 +320,9 @@ class CoreBertEncoder(nn.Module):
         """Whether layer `number` (1-based) chooses the keys/values of the next layer."""
         return self.pruning_rule is not None and number < self.config.num_pruning_layers
 
-    def next_key_values(
-        self, kv: KeyValueSet, received: torch.Tensor, query_mask: torch.Tensor
-    ) -> KeyValueSet:
-        """The pruning point: layer l's attention picks the keys/values of layer l+1."""
-        scores = reduction.importance_scores(received, query_mask, kv.mask.shape[1])  # (B, K)
+    def next_key_values(self, kv: KeyValueSet, scores: torch.Tensor) -> KeyValueSet:
+        """The pruning point: layer l's importance scores (B, K) pick the keys/values of
+        layer l+1."""
         protected = kv.is_first_token()
         assert self.pruning_rule is not None, "called only where prunes_after() holds"
         keep = self.pruning_rule(scores, kv.mask & ~protected, kv.counts(), self.config)
@@ -318,16 +332,19 @@ class CoreBertEncoder(nn.Module):
 
 @dataclass
 class CoreBertModelOutput(ModelOutput):
-    """last_hidden_state: (B, N, D), or (B, m, D) with combining; kept_kv_counts: (B, L)."""
+    """last_hidden_state: (B, N, D), or (B, m, D) with combining; kept_kv_counts: (B, L);
+    explanation: per input position, when asked (`model.explanation`)."""
 
     last_hidden_state: torch.Tensor | None = None
     pooled_output: torch.Tensor | None = None
     kept_kv_counts: torch.Tensor | None = None
+    explanation: TokenExplanation | None = None
 
 
 @dataclass
 class CoreBertClassifierOutput(SequenceClassifierOutput):
     kept_kv_counts: torch.LongTensor | None = None
+    explanation: TokenExplanation | None = None
 
 
 class CoreBertPreTrainedModel(PreTrainedModel):
@@ -371,19 +388,24 @@ class CoreBertModel(CoreBertPreTrainedModel):
         input_ids: torch.Tensor,
         attention_mask: torch.Tensor | None = None,
         token_type_ids: torch.Tensor | None = None,
+        explain: bool = False,
     ) -> CoreBertModelOutput:
+        """`explain`: also return, per input position, what the layers knew of each token
+        (`model.explanation`); the logits do not change."""
         if attention_mask is None:
             attention_mask = torch.ones_like(input_ids)
         token_mask = attention_mask.bool()  # (B, N)
+        trace = ExplanationTrace(token_mask) if explain else None
         hidden = self.embeddings(input_ids=input_ids, token_type_ids=token_type_ids)
         if self.combination_tokens is not None:
             combination = self.combination_tokens.unsqueeze(0).expand(hidden.shape[0], -1, -1)
             hidden = torch.cat([hidden, combination.to(hidden.dtype)], dim=1)  # (B, N + m, D)
-        hidden, kept_kv_counts = self.encoder(hidden, token_mask)
+        hidden, kept_kv_counts = self.encoder(hidden, token_mask, trace)
         return CoreBertModelOutput(
             last_hidden_state=hidden,
             pooled_output=self.pool(hidden, token_mask),
             kept_kv_counts=kept_kv_counts,
+            explanation=None if trace is None else trace.explanation(),
         )
 
     def pool(self, hidden: torch.Tensor, token_mask: torch.Tensor) -> torch.Tensor:
@@ -430,15 +452,19 @@ class CoreBertForSequenceClassification(CoreBertPreTrainedModel):
         attention_mask: torch.Tensor | None = None,
         token_type_ids: torch.Tensor | None = None,
         labels: torch.Tensor | None = None,
+        explain: bool = False,
         **kwargs,
     ) -> CoreBertClassifierOutput:
-        encoded = self.bert(input_ids, attention_mask, token_type_ids)
+        encoded = self.bert(input_ids, attention_mask, token_type_ids, explain=explain)
         logits = self.classifier(self.dropout(encoded.pooled_output))
         loss = None
         if labels is not None:
             loss = nn.functional.cross_entropy(logits.view(-1, self.num_labels), labels.view(-1))
         return CoreBertClassifierOutput(
-            loss=loss, logits=logits, kept_kv_counts=encoded.kept_kv_counts
+            loss=loss,
+            logits=logits,
+            kept_kv_counts=encoded.kept_kv_counts,
+            explanation=encoded.explanation,
         )
 
 

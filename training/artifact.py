@@ -23,7 +23,7 @@ from typing import Any
 from tokenizers import Tokenizer
 
 from artifact.card import ArtifactError, load_card
-from artifact.files import LABELS_FILE, METADATA_FILE, MODEL_FILE, TOKENIZER_FILE
+from artifact.files import EXPLAIN_FILE, LABELS_FILE, METADATA_FILE, MODEL_FILE, TOKENIZER_FILE
 from artifact.tokenization import as_tokenizer, encode_texts, pad_batch, pad_token_id
 
 # Keys of metadata.json the caller knows and the model does not.
@@ -92,8 +92,9 @@ def export_model_files(
     max_length: int,
     atol: float = 1e-4,
 ) -> dict:
-    """Write `model.onnx`, `tokenizer.json` and `labels.json` into `directory` and return the
-    parity result (`max_abs_diff`, `atol`, `passed`, `num_documents`).
+    """Write `model.onnx`, `tokenizer.json` and `labels.json` into `directory`, and the explain
+    graph beside them, and return the parity result (`max_abs_diff`, `atol`, `passed`,
+    `num_documents`).
 
     The model is moved to the CPU and put in eval mode. Raises `ParityError` when ONNX Runtime's
     logits differ from PyTorch's by more than `atol` on any of `parity_texts`.
@@ -111,6 +112,8 @@ def export_model_files(
     onnx_path = directory / MODEL_FILE
     export_onnx(model, str(onnx_path))
     parity = check_parity(model, onnx_path, tokenizer, parity_texts, max_length, atol)
+    export_onnx(model, str(directory / EXPLAIN_FILE), explain=True)
+    check_explain(model, directory / EXPLAIN_FILE, tokenizer, parity_texts, max_length, atol)
     tokenizer.save(str(directory / TOKENIZER_FILE))
     write_json(directory / LABELS_FILE, list(labels))
     return parity
@@ -165,6 +168,27 @@ def check_parity(
             f"no artifact was written"
         )
     return parity
+
+
+def check_explain(
+    model: Any, path: Path, tokenizer: Any, texts: Sequence[str], max_length: int, atol: float
+) -> None:
+    """The explain graph against PyTorch on a batch of `texts` (a `ParityError` when it
+    differs): importance within `atol`, kept layers and groups equal."""
+    import torch
+
+    from model.onnx_export import check_explain_parity
+
+    sequences = encode_texts(tokenizer, texts[:PARITY_BATCH_SIZE], max_length)
+    input_ids, attention_mask = pad_batch(sequences, pad_token_id(as_tokenizer(tokenizer)))
+    report = check_explain_parity(
+        model, path, torch.from_numpy(input_ids), torch.from_numpy(attention_mask), atol
+    )
+    if not report.passed:
+        raise ParityError(
+            f"the explain graph of variant {model.config.variant!r} does not match PyTorch: "
+            f"{report}; no artifact was written"
+        )
 
 
 def load_tokenizer(name_or_path: str | Path) -> Tokenizer:
