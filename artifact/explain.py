@@ -95,10 +95,10 @@ def core_words(
         len(spans.word_ids), positions, explanations
     )
     best: dict[int, int] = {}  # word id -> its most important read piece
-    for token in np.flatnonzero(read & (spans.word_ids != NOT_A_WORD)):
-        word = int(spans.word_ids[token])
-        if word not in best or importance[token] > importance[best[word]]:
-            best[word] = int(token)
+    for position in np.flatnonzero(read & (spans.word_ids != NOT_A_WORD)):
+        word = int(spans.word_ids[position])
+        if word not in best or importance[position] > importance[best[word]]:
+            best[word] = int(position)
     ranked = sorted(best.items(), key=lambda item: (-importance[item[1]], item[0]))[:top_k]
     words = []
     for word, token in ranked:

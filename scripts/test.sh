@@ -2,9 +2,9 @@
 # Set up the development environment, then run the checks (ruff, mypy over the packages) and the
 # whole test suite: what CI runs.
 #
-# Needs Debian's prometheus package (the dashboard and replica tests) and nginx (the replica
-# test); installed here when missing and running as root (apt), otherwise those tests are
-# skipped with their reason.
+# Needs Debian's prometheus package (the dashboard and replica tests), nginx (the replica
+# test), and chromium with chromium-driver (the playground page's browser test); installed here
+# when missing and running as root (apt), otherwise those tests are skipped with their reason.
 set -euo pipefail
 
 repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -14,6 +14,8 @@ missing=()
 command -v prometheus >/dev/null 2>&1 || missing+=(prometheus)
 # nginx lives in /usr/sbin, outside a non-root PATH.
 command -v nginx >/dev/null 2>&1 || [[ -x /usr/sbin/nginx ]] || missing+=(nginx)
+command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+command -v chromedriver >/dev/null 2>&1 || missing+=(chromium-driver)
 if ((${#missing[@]})) && [[ "$(id -u)" == "0" ]] && command -v apt-get >/dev/null; then
     echo "Installing Debian's ${missing[*]} package(s)"
     apt-get update -qq

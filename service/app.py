@@ -25,6 +25,7 @@ from service.middleware import (
     RequestContextMiddleware,
     RequestMetricsMiddleware,
 )
+from service.playground import install_playground
 from service.routes import build_router
 from service.runtime import OnnxBackend
 from service.schemas import document_request_context
@@ -108,6 +109,7 @@ def create_app(
     app.state.metrics = metrics
     tracing = start_tracing(app, settings.otlp_endpoint, tracer_provider)
     app.include_router(build_router(settings))
+    install_playground(app)
     publish_request_context(app)
     install_error_handlers(app, metrics)
     # Added last = outermost: metrics see every answer, the 400 of an invalid request id and

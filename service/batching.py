@@ -28,6 +28,7 @@ from types import TracebackType
 
 import numpy as np
 
+from artifact.explain import SequenceExplanation
 from service.errors import InferenceError, NotReadyError, QueueFullError
 from service.metrics import ServiceMetrics
 from service.tracing import NoTracing, Tracing
@@ -36,6 +37,7 @@ from service.types import BatchPrediction, BatchRun, RequestOrigin
 logger = logging.getLogger(__name__)
 
 PredictFn = Callable[[Sequence[np.ndarray]], BatchPrediction]
+ExplainFn = Callable[[Sequence[np.ndarray]], list[SequenceExplanation]]
 
 
 @dataclass(frozen=True)
@@ -53,10 +55,11 @@ class DocumentPrediction:
     logits: np.ndarray  # (num_labels,)
     probabilities: np.ndarray  # (num_labels,)
     batch: BatchRun
+    explanation: SequenceExplanation | None = None  # when its request asked for one
 
 
 EnqueueFn = Callable[
-    [Sequence[np.ndarray], RequestOrigin], list[asyncio.Future[DocumentPrediction]]
+    [Sequence[np.ndarray], RequestOrigin, bool], list[asyncio.Future[DocumentPrediction]]
 ]
 
 
@@ -66,6 +69,7 @@ class _Queued:
     future: asyncio.Future[DocumentPrediction]
     origin: RequestOrigin
     enqueued_at: float  # time.perf_counter()
+    explain: bool = False  # also run the explain graph on it
 
 
 def request_ids(queued: Sequence[_Queued]) -> list[str]:
@@ -137,15 +141,20 @@ class Ticket:
             self._reserved += count
 
     async def submit(
-        self, sequences: Sequence[np.ndarray], origin: RequestOrigin | None = None
+        self,
+        sequences: Sequence[np.ndarray],
+        origin: RequestOrigin | None = None,
+        explain: bool = False,
     ) -> list[DocumentPrediction]:
-        """Queue the sequences and wait for their predictions, in the same order.
+        """Queue the sequences and wait for their predictions (with `explain`, explanations
+        too), in the same order.
 
         Cancelling the caller cancels the sequences' futures: the worker drops them.
         """
         if len(sequences) > self._reserved:
             raise ValueError(f"{len(sequences)} documents submitted, {self._reserved} reserved")
-        futures = self._enqueue(sequences, origin if origin is not None else RequestOrigin())
+        origin = origin if origin is not None else RequestOrigin()
+        futures = self._enqueue(sequences, origin, explain)
         self._reserved -= len(sequences)
         outcomes = await asyncio.gather(*futures, return_exceptions=True)
         predictions: list[DocumentPrediction] = []
@@ -165,8 +174,10 @@ class Batcher:
         policy: BatchPolicy,
         metrics: ServiceMetrics,
         tracing: Tracing | None = None,
+        explain: ExplainFn | None = None,
     ) -> None:
         self._predict = predict
+        self._explain = explain
         self._policy = policy
         self._metrics = metrics
         self._tracing: Tracing = tracing if tracing is not None else NoTracing()
@@ -242,11 +253,11 @@ class Batcher:
         self._update_depth()
 
     def _enqueue(
-        self, sequences: Sequence[np.ndarray], origin: RequestOrigin
+        self, sequences: Sequence[np.ndarray], origin: RequestOrigin, explain: bool = False
     ) -> list[asyncio.Future[DocumentPrediction]]:
         loop = asyncio.get_running_loop()
         now = time.perf_counter()
-        queued = [_Queued(ids, loop.create_future(), origin, now) for ids in sequences]
+        queued = [_Queued(ids, loop.create_future(), origin, now, explain) for ids in sequences]
         self._queue.extend(queued)
         self._reserved -= len(sequences)
         self._arrived.set()
@@ -326,11 +337,14 @@ class Batcher:
         self._batches_run += 1
         number = self._batches_run
         sequences = [item.ids for item in batch]
+        explained = [row for row, item in enumerate(batch) if item.explain]
         started = time.perf_counter()
         for item in batch:
             self._metrics.queue_wait.observe(started - item.enqueued_at)
         try:
-            prediction = await loop.run_in_executor(self._executor, self._timed_predict, sequences)
+            prediction, explanations = await loop.run_in_executor(
+                self._executor, self._timed_predict, sequences, explained
+            )
         except Exception as error:
             self._record(number, batch, started, error)
             logger.exception(
@@ -352,7 +366,10 @@ class Batcher:
             if not item.future.done():
                 item.future.set_result(
                     DocumentPrediction(
-                        prediction.logits[row], prediction.probabilities[row], batch=run
+                        prediction.logits[row],
+                        prediction.probabilities[row],
+                        batch=run,
+                        explanation=explanations.get(row),
                     )
                 )
 
@@ -371,12 +388,17 @@ class Batcher:
         served = [item.origin for item in batch]
         return replace(run, trace_context=self._tracing.record_batch(run, served, error))
 
-    def _timed_predict(self, sequences: Sequence[np.ndarray]) -> BatchPrediction:
-        """Runs in the model thread: the model call plus the batch metrics."""
+    def _timed_predict(
+        self, sequences: Sequence[np.ndarray], explained: Sequence[int] = ()
+    ) -> tuple[BatchPrediction, dict[int, SequenceExplanation]]:
+        """Runs in the model thread: the model call, the explain graph over the rows in
+        `explained` (only when some request asked: a batch of others runs no more than the
+        model), plus the batch metrics."""
         lengths = [len(ids) for ids in sequences]
         padded = max(lengths) * len(lengths)
         started = time.perf_counter()
         prediction = self._predict(sequences)
+        explanations = self._explain_rows(sequences, explained)
         self._metrics.inference_duration.observe(time.perf_counter() - started)
         self._metrics.batch_size_documents.observe(len(sequences))
         self._metrics.batch_size_tokens.observe(padded)
@@ -384,4 +406,15 @@ class Batcher:
         self._metrics.padding_tokens.inc(padded - sum(lengths))
         for ratio in prediction.kept_kv_ratio:
             self._metrics.kept_kv_ratio.observe(float(ratio))
-        return prediction
+        return prediction, explanations
+
+    def _explain_rows(
+        self, sequences: Sequence[np.ndarray], rows: Sequence[int]
+    ) -> dict[int, SequenceExplanation]:
+        """The explain graph over the given rows of the batch, as one batch of their own."""
+        if not rows:
+            return {}
+        if self._explain is None:
+            raise RuntimeError("a document asked for an explanation, and the model has none")
+        explained = self._explain([sequences[row] for row in rows])
+        return dict(zip(rows, explained, strict=True))

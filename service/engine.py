@@ -17,6 +17,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from artifact.card import ModelCard
+from artifact.explain import DEFAULT_CORE_WORDS, CoreWord, SequenceExplanation, core_words
+from artifact.files import EXPLAIN_FILE
 from artifact.truncation import (
     STRATEGIES,
     DocumentWindows,
@@ -24,9 +26,9 @@ from artifact.truncation import (
     TruncationStrategy,
     aggregate_windows,
 )
-from service.batching import Batcher, BatchPolicy
+from service.batching import Batcher, BatchPolicy, DocumentPrediction
 from service.config import Settings
-from service.errors import NotReadyError, RequestTimeoutError
+from service.errors import ExplainUnavailableError, NotReadyError, RequestTimeoutError
 from service.metrics import ServiceMetrics
 from service.schemas import LabelScore
 from service.tracing import NoTracing, Tracing
@@ -42,6 +44,8 @@ class ClassifyOptions:
     top_k: int = 1
     raw_scores: bool = False  # logits instead of probabilities
     truncation: TruncationStrategy | None = None  # None: the service's COREBERT_TRUNCATION
+    explain: bool = False  # also say which words decided (`core`)
+    explain_top_k: int = DEFAULT_CORE_WORDS  # core words per document
 
 
 @dataclass(frozen=True)
@@ -54,6 +58,7 @@ class Classification:
     num_tokens: int  # of every window
     num_chunks: int  # windows read: 1 unless chunks
     truncated: bool
+    core: list[CoreWord] | None = None  # with explain: the words that decided, best first
 
 
 @dataclass(frozen=True)
@@ -113,6 +118,7 @@ class ClassifierEngine:
             ),
             metrics,
             self._tracing,
+            explain=classifier.explain,
         )
         self._tokenizer_pool = ThreadPoolExecutor(
             max_workers=2, thread_name_prefix="corebert-tokenize"
@@ -170,6 +176,11 @@ class ClassifierEngine:
         truncation = self._truncations[options.truncation or self._default_truncation]
         if not self.ready:
             raise NotReadyError("the service is not ready (warming up or shutting down)")
+        if options.explain and not self.classifier.can_explain:
+            raise ExplainUnavailableError(
+                f"explain: model {self.card.name!r} cannot explain its results: its artifact "
+                f"has no explain graph ({EXPLAIN_FILE}; artifacts exported before it lack it)"
+            )
         origin = RequestOrigin(request_id, self._tracing.current_context())
         try:
             async with asyncio.timeout(self._timeout_s):
@@ -180,7 +191,8 @@ class ClassifierEngine:
                     self._metrics.tokenization_duration.observe(queued - tokenize_started)
                     ticket.reserve(sum(d.num_windows for d in documents) - len(documents))
                     windows = [window for document in documents for window in document.windows]
-                    predictions = await ticket.submit(windows, origin)
+                    predictions = await ticket.submit(windows, origin, options.explain)
+                    cores = await self._core_words(texts, truncation, predictions, options)
         except TimeoutError:
             raise RequestTimeoutError(
                 f"the request took longer than {self._timeout_s:g} s and was abandoned"
@@ -200,7 +212,7 @@ class ClassifierEngine:
         )
         logits = aggregate_windows(np.reshape([p.logits for p in predictions], shape), documents)
         results = [
-            self._result(document, probabilities[row], logits[row], options)
+            self._result(document, probabilities[row], logits[row], options, cores[row])
             for row, document in enumerate(documents)
         ]
         logger.debug(
@@ -230,12 +242,54 @@ class ClassifierEngine:
                 self._metrics.document_length_tokens.observe(len(window))
         return documents
 
+    async def _core_words(
+        self,
+        texts: Sequence[str],
+        truncation: Truncation,
+        predictions: Sequence[DocumentPrediction],
+        options: ClassifyOptions,
+    ) -> list[list[CoreWord] | None]:
+        """With explain, each document's core words from its windows' explanations (in a
+        tokenizer thread: the texts are tokenized again, with offsets); None each otherwise."""
+        if not options.explain:
+            return [None] * len(texts)
+        explanations = [prediction.explanation for prediction in predictions]
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(
+            self._tokenizer_pool,
+            self._explain_texts,
+            texts,
+            truncation,
+            explanations,
+            options.explain_top_k,
+        )
+
+    def _explain_texts(
+        self,
+        texts: Sequence[str],
+        truncation: Truncation,
+        explanations: Sequence[SequenceExplanation | None],
+        top_k: int,
+    ) -> list[list[CoreWord] | None]:
+        """Per text, its windows' explanations (one after the other in `explanations`) mapped
+        onto its words (`artifact.explain.core_words`)."""
+        cores: list[list[CoreWord] | None] = []
+        first = 0
+        for text, spans in zip(texts, self.classifier.token_spans(texts), strict=True):
+            read = truncation.read_positions(len(spans.word_ids), self.classifier.max_length)
+            count = len(read.positions)
+            windows = [e for e in explanations[first : first + count] if e is not None]
+            first += count
+            cores.append(core_words(text, spans, read.positions, windows, top_k))
+        return cores
+
     def _result(
         self,
         document: DocumentWindows,
         probabilities: np.ndarray,
         logits: np.ndarray,
         options: ClassifyOptions,
+        core: list[CoreWord] | None = None,
     ) -> Classification:
         """One document's result from its (windows' aggregated) probabilities and logits."""
         labels = self.card.labels
@@ -255,4 +309,5 @@ class ClassifierEngine:
             num_tokens=document.num_tokens,
             num_chunks=document.num_windows,
             truncated=document.truncated,
+            core=core,
         )

@@ -122,6 +122,12 @@ class NotReadyError(ServiceError):
     error_type = "not_ready"
 
 
+class ExplainUnavailableError(ServiceError):
+    """`explain` asked of a model whose artifact has no explain graph (written before it)."""
+
+    error_type = "validation"
+
+
 def error_body(
     error_type: ErrorType, message: str, details: Sequence[dict[str, Any]] = ()
 ) -> dict[str, Any]:

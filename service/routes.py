@@ -5,6 +5,7 @@ FastAPI reads the endpoint's annotations as real objects.
 """
 
 import asyncio
+import dataclasses
 import secrets
 from collections.abc import Awaitable
 from typing import Annotated, TypeVar
@@ -12,6 +13,7 @@ from typing import Annotated, TypeVar
 from fastapi import APIRouter, Depends, Request, Response, Security
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
+from artifact.explain import CoreWord
 from service.config import Settings
 from service.engine import ClassifierEngine, ClassifyOptions
 from service.errors import ClientDisconnectedError, ErrorType, UnauthorizedError
@@ -21,6 +23,7 @@ from service.schemas import (
     CLASSIFY_HEADERS,
     ClassifyRequestFields,
     ClassifyResponse,
+    CoreWordResult,
     DocumentResult,
     Health,
     ModelInfo,
@@ -81,6 +84,13 @@ async def _disconnected(request: Request) -> None:
         pass
 
 
+def core_words(core: list[CoreWord] | None) -> list[CoreWordResult] | None:
+    """A result's core words as the answer gives them (None when not asked: left out)."""
+    if core is None:
+        return None
+    return [CoreWordResult(**dataclasses.asdict(word)) for word in core]
+
+
 def build_router(settings: Settings) -> APIRouter:
     ClassifyRequest = classify_request_model(
         settings.max_documents_per_request, settings.max_document_chars, settings.truncation
@@ -126,6 +136,8 @@ def build_router(settings: Settings) -> APIRouter:
             top_k=classify_request.top_k,
             raw_scores=classify_request.raw_scores,
             truncation=classify_request.truncation,
+            explain=classify_request.explain,
+            explain_top_k=classify_request.explain_top_k,
         )
         classified = await unless_disconnected(
             request, engine.classify(texts, options, current_request_id())
@@ -146,6 +158,7 @@ def build_router(settings: Settings) -> APIRouter:
                     num_tokens=result.num_tokens,
                     num_chunks=result.num_chunks,
                     truncated=result.truncated,
+                    core=core_words(result.core),
                 )
                 for document, result in zip(
                     classify_request.documents, classified.results, strict=True

@@ -14,6 +14,7 @@ import numpy as np
 import onnxruntime as ort
 
 from artifact.card import Artifact, ModelCard
+from artifact.explain import SequenceExplanation, TokenSpans
 from artifact.runtime import CPU_PROVIDER, CUDA_PROVIDER, OnnxClassifier, softmax
 from artifact.truncation import DocumentWindows, Truncation
 from service.types import BatchPrediction
@@ -148,8 +149,22 @@ class OnnxBackend:
             kept_kv_ratio=kept_kv_ratio(kept_kv_counts, lengths, self.card.combine_layer),
         )
 
+    @property
+    def can_explain(self) -> bool:
+        return self._model.can_explain
+
+    def explain(self, sequences: Sequence[np.ndarray]) -> list[SequenceExplanation]:
+        """The explain graph over the sequences as one batch (right-padded)."""
+        return self._model.explain(sequences)
+
+    def token_spans(self, texts: Sequence[str]) -> list[TokenSpans]:
+        return self._model.token_spans(texts)
+
     def warm_up(self) -> None:
-        """Run a short and a full-length document so the first request pays no setup cost."""
+        """Run a short and a full-length document so the first request pays no setup cost
+        (through the explain graph too, when the artifact has one)."""
         short, full = self.tokenize(["warm up", "warm up " * self.max_length], Truncation())
-        self.predict(short.windows)
-        self.predict(full.windows)
+        for document in (short, full):
+            self.predict(document.windows)
+            if self.can_explain:
+                self.explain(document.windows)

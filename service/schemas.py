@@ -25,6 +25,7 @@ from pydantic import (
 from pydantic.json_schema import JsonDict, JsonSchemaValue, SkipJsonSchema
 from pydantic_core import CoreSchema, PydanticCustomError
 
+from artifact.explain import DEFAULT_CORE_WORDS, MAX_CORE_WORDS
 from artifact.truncation import TruncationStrategy
 from service.errors import ERRORS, ErrorResponse, ErrorType
 
@@ -137,8 +138,19 @@ def classify_request_model(
             "are the windows' averaged, weighted by their tokens). Default: the service's "
             "COREBERT_TRUNCATION.",
         )
+        explain: StrictBool = Field(
+            False,
+            description="true: each result also has `core`, the words of the text that decided "
+            "(the tokens the model's pruning layers kept and ranked highest), best first.",
+        )
+        explain_top_k: int = Field(
+            DEFAULT_CORE_WORDS,
+            ge=1,
+            le=MAX_CORE_WORDS,
+            description=f"With explain: how many core words per document (1 to {MAX_CORE_WORDS}).",
+        )
 
-        @field_validator("top_k", mode="before")
+        @field_validator("top_k", "explain_top_k", mode="before")
         @classmethod
         def _whole_number(cls, value: Any) -> Any:
             """JSON Schema counts 2.0 as an integer, so the service does too (never "2" or
@@ -176,10 +188,34 @@ class ClassifyRequestFields(Protocol):
     @property
     def truncation(self) -> TruncationStrategy: ...
 
+    @property
+    def explain(self) -> bool: ...
+
+    @property
+    def explain_top_k(self) -> int: ...
+
 
 class LabelScore(BaseModel):
     label: str
     score: float = Field(description="Softmax probability, or the logit with raw_scores.")
+
+
+class CoreWordResult(BaseModel):
+    """A word of the submitted text that decided, and what the model did with it."""
+
+    text: str = Field(description="The word: the submitted text from `start` to `end`.")
+    start: int = Field(description="Character offset of the word's start in the text.")
+    end: int = Field(description="Character offset just past the word's end.")
+    score: float = Field(
+        description="Its importance in the last layer that scored it, 1.0 for the document's "
+        "most important word."
+    )
+    kept_layers: int = Field(
+        description="Pruning layers it stayed a key/value of (all of them when never pruned)."
+    )
+    group: int = Field(
+        description="The combination token it was folded into; -1 for a model without combining."
+    )
 
 
 class DocumentResult(BaseModel):
@@ -187,6 +223,13 @@ class DocumentResult(BaseModel):
     label: str = Field(description="The most probable label.")
     score: float = Field(description="Probability of `label`, or its logit with raw_scores.")
     labels: list[LabelScore] = Field(description="The top_k labels, best first.")
+    core: list[CoreWordResult] | SkipJsonSchema[None] = Field(
+        None,
+        json_schema_extra=_without_default,
+        description="With explain: the explain_top_k words of the text with the highest "
+        "importance, highest first; word pieces merged into words; with chunks, over all "
+        "windows.",
+    )
     num_tokens: int = Field(
         description="Tokens the model read, [CLS] and [SEP] included (of every window, with "
         "chunks)."

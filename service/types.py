@@ -14,6 +14,7 @@ from typing import Protocol
 import numpy as np
 
 from artifact.card import ModelCard
+from artifact.explain import SequenceExplanation, TokenSpans
 from artifact.truncation import DocumentWindows, Truncation
 
 
@@ -99,5 +100,18 @@ class Classifier(Protocol):
         ...
 
     def predict(self, sequences: Sequence[np.ndarray]) -> BatchPrediction: ...
+
+    @property
+    def can_explain(self) -> bool:
+        """Whether the artifact has an explain graph."""
+        ...
+
+    def explain(self, sequences: Sequence[np.ndarray]) -> list[SequenceExplanation]:
+        """The explain graph's outputs for the sequences, run as one batch."""
+        ...
+
+    def token_spans(self, texts: Sequence[str]) -> list[TokenSpans]:
+        """Each text's untruncated tokens: character offsets and word ids."""
+        ...
 
     def warm_up(self) -> None: ...

@@ -10,6 +10,7 @@ from contextlib import asynccontextmanager
 import httpx
 import numpy as np
 
+from artifact.explain import SequenceExplanation, TokenSpans
 from artifact.truncation import DocumentWindows, Truncation
 from service.app import create_app
 from service.config import Settings
@@ -50,6 +51,16 @@ class GatedClassifier:
         if self.fail_on_token is not None and any(self.fail_on_token in ids for ids in sequences):
             raise RuntimeError("injected failure")
         return self.inner.predict(sequences)
+
+    @property
+    def can_explain(self) -> bool:
+        return self.inner.can_explain
+
+    def explain(self, sequences: Sequence[np.ndarray]) -> list[SequenceExplanation]:
+        return self.inner.explain(sequences)
+
+    def token_spans(self, texts: Sequence[str]) -> list[TokenSpans]:
+        return self.inner.token_spans(texts)
 
     def warm_up(self) -> None:
         self.inner.warm_up()
