@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from tokenizers import Tokenizer
 
@@ -24,6 +24,7 @@ from artifact.files import (
     TOKENIZER_FILE,
     missing_files,
 )
+from artifact.problem import PROBLEM_TYPES, SINGLE_LABEL, LabelRule
 
 # Fields every reader relies on; the other keys of docs/contracts.md are carried in `metadata`.
 REQUIRED_FIELDS = ("name", "version", "variant", "max_length", "num_layers")
@@ -45,6 +46,13 @@ class ModelCard:
     num_layers: int
     combine_layer: int | None  # 1-based; None for the variants that do not combine
     metadata: dict[str, Any] = field(repr=False)  # the whole metadata.json
+    problem_type: str = SINGLE_LABEL  # or multi_label_classification (artifact.problem)
+    thresholds: tuple[float, ...] | None = None  # multi-label: per label, in `labels` order
+
+    @property
+    def label_rule(self) -> LabelRule:
+        """How this model's logits become probabilities and labels."""
+        return LabelRule(self.problem_type, self.thresholds)
 
     @property
     def metrics(self) -> dict[str, Any]:
@@ -191,6 +199,7 @@ def card_from_metadata(
         warnings is None or (isinstance(warnings, list) and all(map(_is_text, warnings))),
         "a list of strings",
     )
+    problem_type, thresholds = _label_rule_fields(path, metadata, labels)
     return ModelCard(
         name=metadata["name"],
         version=metadata["version"],
@@ -200,7 +209,34 @@ def card_from_metadata(
         num_layers=num_layers,
         combine_layer=combine_layer,
         metadata=metadata,
+        problem_type=problem_type,
+        thresholds=thresholds,
     )
+
+
+def _label_rule_fields(
+    path: str | Path, metadata: dict[str, Any], labels: tuple[str, ...]
+) -> tuple[str, tuple[float, ...] | None]:
+    """`problem_type` (single-label when absent) and, for a multi-label model, `thresholds`:
+    an object giving every label of labels.json a number in [0, 1], and no other key."""
+    problem_type = metadata.get("problem_type") or SINGLE_LABEL
+    known = problem_type in PROBLEM_TYPES
+    _expect(path, "problem_type", problem_type, known, f"one of {', '.join(PROBLEM_TYPES)}")
+    thresholds = metadata.get("thresholds")
+    if problem_type == SINGLE_LABEL:
+        _expect(path, "thresholds", thresholds, thresholds is None, "null for a single-label model")
+        return problem_type, None
+    _expect(
+        path,
+        "thresholds",
+        thresholds,
+        isinstance(thresholds, dict)
+        and set(thresholds) == set(labels)
+        and all(_is_number(v) and 0.0 <= v <= 1.0 for v in thresholds.values()),
+        "an object giving each label of labels.json a number in [0, 1]",
+    )
+    by_label = cast(dict[str, float], thresholds)  # checked just above
+    return problem_type, tuple(float(by_label[label]) for label in labels)
 
 
 def _expect(path: str | Path, key: str, value: Any, ok: bool, expected: str) -> None:
@@ -210,6 +246,10 @@ def _expect(path: str | Path, key: str, value: Any, ok: bool, expected: str) -> 
 
 def _is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
 
 
 def _is_text(value: Any) -> bool:

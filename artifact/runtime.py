@@ -19,6 +19,8 @@ from tokenizers import Encoding, Tokenizer
 from artifact.card import Artifact, ArtifactError, load_artifact
 from artifact.explain import CoreWord, SequenceExplanation, TokenSpans, core_words
 from artifact.files import EXPLAIN_FILE, EXPLAIN_OUTPUT_NAMES, ONNX_INPUT_NAMES, ONNX_OUTPUT_NAMES
+from artifact.problem import LabelRule
+from artifact.problem import softmax as softmax  # its readers' import path since before problem
 from artifact.tokenization import (
     TokenIds,
     as_tokenizer,
@@ -91,12 +93,6 @@ def create_session(
     return session
 
 
-def softmax(logits: np.ndarray) -> np.ndarray:
-    """Class probabilities of `logits` (..., C), computed stably (max subtracted first)."""
-    exp = np.exp(logits - logits.max(axis=-1, keepdims=True))
-    return exp / exp.sum(axis=-1, keepdims=True)
-
-
 def run_session(
     session: ort.InferenceSession, input_ids: np.ndarray, attention_mask: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -124,7 +120,7 @@ class DocumentScores:
     """Per document, what its windows scored (`artifact.truncation`): each row the weighted mean
     of its windows' rows, or the document's own row when it is read in one sequence."""
 
-    probabilities: np.ndarray  # (N, C) float64: the mean of the windows' softmax probabilities
+    probabilities: np.ndarray  # (N, C) float64: the mean of the windows' probabilities
     logits: np.ndarray  # (N, C) float64: the mean of the windows' logits
     kept_kv_counts: np.ndarray  # (N, L) float64
     num_windows: np.ndarray  # (N,) int64
@@ -132,7 +128,8 @@ class DocumentScores:
 
 
 class OnnxClassifier:
-    """An exported graph, its tokenizer and its class names: texts in, logits out.
+    """An exported graph, its tokenizer and its class names: texts in, logits out; `rule` says
+    how they become probabilities and labels (softmax, or sigmoid and thresholds).
 
     `encode` and `run` are thread-safe; the service calls them from worker threads.
     """
@@ -146,9 +143,11 @@ class OnnxClassifier:
         *,
         device: str = "cpu",
         intra_op_threads: int = 0,
+        rule: LabelRule | None = None,
         explain_path: str | Path | None = None,
     ) -> None:
         self.labels = tuple(labels)
+        self.rule = rule if rule is not None else LabelRule()
         self.max_length = max_length
         self.tokenizer = tokenizer  # as given: a copy truncates to `max_length` below
         self._tokenizer = truncating_tokenizer(tokenizer, max_length)
@@ -186,6 +185,7 @@ class OnnxClassifier:
             min(max_length or card.max_length, card.max_length),
             device=device,
             intra_op_threads=intra_op_threads,
+            rule=card.label_rule,
             explain_path=artifact.explain_path,
         )
 
@@ -281,7 +281,7 @@ class OnnxClassifier:
         windows = [window for document in documents for window in document.windows]
         logits, kept = self._run_by_length(windows, batch_size, progress)
         return DocumentScores(
-            probabilities=aggregate_windows(softmax(logits), documents),
+            probabilities=aggregate_windows(self.rule.probabilities(logits), documents),
             logits=aggregate_windows(logits, documents),
             kept_kv_counts=aggregate_windows(kept, documents),
             num_windows=np.array([document.num_windows for document in documents], np.int64),

@@ -10,6 +10,8 @@ from . import variants
 from .reduction import PRUNING_RULES
 
 POOLING_MODES = ("pooler", "mean")
+# transformers' names; None is single-label, as in BertForSequenceClassification's default.
+PROBLEM_TYPES = ("single_label_classification", "multi_label_classification")
 # Keys of a base checkpoint's config that describe that checkpoint's class, not the network.
 _BASE_CLASS_KEYS = ("model_type", "architectures", "transformers_version", "auto_map")
 
@@ -35,6 +37,9 @@ class CoreBertConfig(BertConfig):
             mean of the m combined tokens (docs/method.md) and this must be `mean`.
         gumbel_tau: temperature of the Gumbel-softmax assignment in training.
         variant: accepted only to check a stored config: it must name what the values make.
+        problem_type (a `PretrainedConfig` argument): `single_label_classification` (default:
+            cross-entropy, softmax) or `multi_label_classification` (binary cross-entropy with
+            logits, a sigmoid per label); the head and the ONNX graph are the same for both.
     """
 
     model_type = "corebert"
@@ -142,6 +147,10 @@ class CoreBertConfig(BertConfig):
             raise ValueError(f"pooling must be one of {POOLING_MODES}, got {self.pooling!r}")
         if self.gumbel_tau <= 0:
             raise ValueError(f"gumbel_tau must be > 0, got {self.gumbel_tau}")
+        if self.problem_type is not None and self.problem_type not in PROBLEM_TYPES:
+            raise ValueError(
+                f"problem_type must be one of {PROBLEM_TYPES}, got {self.problem_type!r}"
+            )
         if self.combine_layer is not None:
             self._validate_combining(self.combine_layer)
 

@@ -457,15 +457,21 @@ class CoreBertForSequenceClassification(CoreBertPreTrainedModel):
     ) -> CoreBertClassifierOutput:
         encoded = self.bert(input_ids, attention_mask, token_type_ids, explain=explain)
         logits = self.classifier(self.dropout(encoded.pooled_output))
-        loss = None
-        if labels is not None:
-            loss = nn.functional.cross_entropy(logits.view(-1, self.num_labels), labels.view(-1))
+        loss = None if labels is None else self.loss(logits, labels)
         return CoreBertClassifierOutput(
             loss=loss,
             logits=logits,
             kept_kv_counts=encoded.kept_kv_counts,
             explanation=encoded.explanation,
         )
+
+    def loss(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        """Mean over the batch: cross-entropy against class ids (B,), or for a multi-label
+        model binary cross-entropy with logits against 0/1 targets (B, num_labels)."""
+        if self.config.problem_type == "multi_label_classification":
+            targets = labels.to(logits.dtype).view(-1, self.num_labels)
+            return nn.functional.binary_cross_entropy_with_logits(logits, targets)
+        return nn.functional.cross_entropy(logits.view(-1, self.num_labels), labels.view(-1))
 
 
 AutoModel.register(CoreBertConfig, CoreBertModel, exist_ok=True)

@@ -56,6 +56,27 @@ def tiny_documents(
     return texts, labels
 
 
+def tiny_multilabel_documents(
+    num_documents: int, num_labels: int = 3, seed: int = 0, max_words: int = 60
+) -> tuple[list[str], list[list[int]]]:
+    """Generated documents carrying one or two classes each (every third document two), whose
+    words come from those classes' vocabulary slices and the shared filler."""
+    rng = random.Random(seed)
+    pool_size = len(TOPICAL) // num_labels
+    pools = [TOPICAL[k * pool_size : (k + 1) * pool_size] for k in range(num_labels)]
+    texts, label_sets = [], []
+    for index in range(num_documents):
+        labels = sorted({index % num_labels, (index + 1 + index // 3) % num_labels})
+        labels = labels if index % 3 == 0 else [index % num_labels]
+        words = [
+            rng.choice(pools[rng.choice(labels)]) if rng.random() < 0.6 else rng.choice(FILLER)
+            for _ in range(rng.randint(6, max_words))
+        ]
+        texts.append(" ".join(words))
+        label_sets.append(labels)
+    return texts, label_sets
+
+
 def make_tiny_artifact(
     out_dir: str | Path,
     variant: str = "pfc",
@@ -115,6 +136,61 @@ def make_tiny_artifact(
     return artifact_dir
 
 
+def make_tiny_multilabel_artifact(
+    out_dir: str | Path,
+    variant: str = "pfc",
+    num_labels: int = 3,
+    max_length: int = 64,
+    seed: int = 0,
+    thresholds: Sequence[float] | None = None,
+) -> Path:
+    """A randomly initialised tiny multi-label model (`problem_type` multi-label) exported as a
+    complete artifact, with `thresholds` (default 0.5 each) and the untrained model's label-set
+    metrics on 24 generated documents in its metadata."""
+    import torch
+
+    from artifact.problem import sigmoid
+    from artifact.tokenization import encode_texts, pad_batch, pad_token_id
+    from training.artifact import write_artifact
+    from training.metrics import multilabel_metrics
+    from training.thresholds import Thresholds
+
+    model = make_tiny_model(
+        variant, seed=seed, num_labels=num_labels, problem_type="multi_label_classification"
+    )
+    tokenizer = make_tiny_tokenizer()
+    label_names = tiny_label_names(num_labels)
+    texts, label_sets = tiny_multilabel_documents(24, num_labels=num_labels, seed=seed)
+    truth = np.zeros((len(texts), num_labels), dtype=np.int8)
+    for row, labels in enumerate(label_sets):
+        truth[row, labels] = 1
+    input_ids, attention_mask = pad_batch(
+        encode_texts(tokenizer, texts, max_length), pad_token_id(tokenizer)
+    )
+    with torch.no_grad():
+        logits = model(torch.from_numpy(input_ids), torch.from_numpy(attention_mask)).logits
+    values = tuple(thresholds) if thresholds is not None else (0.5,) * num_labels
+    predicted = sigmoid(logits.numpy()) >= np.asarray(values)
+    metadata = {
+        "name": f"tiny-multilabel-{variant}",
+        "version": "0.0.0",
+        "base_model": "random tiny BERT (tests/factories.py)",
+        "dataset": {"name": "tiny-generated-multilabel", "sizes": {"test": len(texts)}},
+        "metrics": multilabel_metrics(truth, predicted, label_names),
+        "training_time_s": 0.0,
+        **Thresholds(values, "global").metadata(label_names),
+    }
+    return write_artifact(
+        out_dir,
+        model=model,
+        tokenizer=tokenizer,
+        labels=label_names,
+        metadata=metadata,
+        parity_texts=texts[:12],
+        max_length=max_length,
+    )
+
+
 def add_lower_precisions(
     artifact_dir: Path, texts: Sequence[str], labels: Sequence[int], reference_logits: np.ndarray
 ) -> None:
@@ -131,7 +207,7 @@ def add_lower_precisions(
 
     fp32 = OnnxClassifier.from_artifact(artifact_dir)
     documents = [
-        Document(text=text, label=fp32.labels[label], file="generated", row=row)
+        Document(text=text, labels=(fp32.labels[label],), file="generated", row=row)
         for row, (text, label) in enumerate(zip(texts, labels, strict=True), start=1)
     ]
     reference = softmax(reference_logits)

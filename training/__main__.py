@@ -74,6 +74,8 @@ def train_command(argv: Sequence[str]) -> int:
         parser.error("--output-dir is required")
     if not data_args.has_source:
         parser.error("give --dataset NAME or --train-file FILE")
+    if recipe.threshold is not None and not data_args.multi_label:
+        parser.error("--threshold applies to --multi-label data only")
     try:
         data_args.truncation_policy().check(recipe.max_length)
     except ValueError as error:  # e.g. a --chunk-stride longer than a window
@@ -84,15 +86,26 @@ def train_command(argv: Sequence[str]) -> int:
     if result is None:
         return 0
     print(f"artifact: {result.artifact_dir}")
-    print(
-        f"test accuracy {result.metrics['accuracy']:.4f}, macro-F1 "
-        f"{result.metrics['macro_f1']:.4f}, micro-F1 {result.metrics['micro_f1']:.4f}"
-    )
+    print(summary_line(result.metrics))
     for warning in result.metrics["warnings"]:
         print(f"warning: {warning}", file=sys.stderr)
     if result.metrics["warnings"] and recipe.fail_on_degenerate:
         return DEGENERATE_EXIT_CODE
     return 0
+
+
+def summary_line(metrics: dict) -> str:
+    """The test scores a finished run prints."""
+    if "samples_f1" in metrics:  # a multi-label model
+        return (
+            f"test micro-F1 {metrics['micro_f1']:.4f}, macro-F1 {metrics['macro_f1']:.4f}, "
+            f"samples-F1 {metrics['samples_f1']:.4f}, subset accuracy "
+            f"{metrics['subset_accuracy']:.4f}, Hamming loss {metrics['hamming_loss']:.4f}"
+        )
+    return (
+        f"test accuracy {metrics['accuracy']:.4f}, macro-F1 {metrics['macro_f1']:.4f}, "
+        f"micro-F1 {metrics['micro_f1']:.4f}"
+    )
 
 
 def evaluate_command(argv: Sequence[str]) -> int:

@@ -10,9 +10,12 @@ from dataclasses import dataclass, field
 from typing import cast
 
 from artifact.files import PRECISION_FILES
+from artifact.problem import DEFAULT_THRESHOLD
 from artifact.truncation import DEFAULT_MAX_CHUNKS, STRATEGIES, Truncation, TruncationStrategy
 from model import variants
 from training import recipes
+from training.documents import DEFAULT_LABEL_SEPARATOR, LabelSetOptions
+from training.thresholds import MIN_POSITIVES
 
 PRECISION_CHOICES = ["fp32", "fp16", "bf16"]
 
@@ -66,8 +69,9 @@ class DataArguments:
 
     dataset: str | None = _option(
         None,
-        "A built-in corpus (bbc, imdb, 20ng; read from installed packages) or, with a network, "
-        "a `datasets` hub name. Alternative to --train-file.",
+        "A built-in corpus (bbc, imdb, 20ng; bbc-multi, multi-label, with --multi-label; read "
+        "from installed packages) or, with a network, a `datasets` hub name. Alternative to "
+        "--train-file.",
     )
     dataset_config: str | None = _option(None, "Configuration name of a hub dataset.")
     train_file: str | None = _option(None, "Training documents: .csv, .tsv, .jsonl or .parquet.")
@@ -78,7 +82,24 @@ class DataArguments:
         None, "Test documents; default: --test-fraction of the training documents, held out."
     )
     text_column: str = _option("text", "Column (or JSON key) holding the document text.")
-    label_column: str = _option("label", "Column holding the label (a class name or an integer).")
+    label_column: str = _option(
+        "label",
+        "Column holding the label (a class name or an integer), or with --multi-label the "
+        "document's labels.",
+    )
+    multi_label: bool = _option(
+        False,
+        "Each document has a set of labels: a list in the label column (JSON Lines, Parquet) or "
+        "labels joined by --label-separator (CSV, TSV). The model scores each label on its own "
+        "(sigmoid) and answers every label at or above its threshold.",
+    )
+    label_separator: str = _option(
+        DEFAULT_LABEL_SEPARATOR,
+        "--multi-label: the string between a document's labels in a CSV/TSV cell.",
+    )
+    allow_empty_labels: bool = _option(
+        False, "--multi-label: accept documents with no label (an empty list or cell)."
+    )
     validation_fraction: float = _option(
         0.2, "Share of the training documents held out for validation when there is none."
     )
@@ -117,6 +138,10 @@ class DataArguments:
         self.truncation_policy()  # refuses a bad --truncation, --chunk-stride or --max-chunks
         if self.dataset and self.train_file:
             raise ValueError("give --dataset or --train-file, not both")
+        if self.allow_empty_labels and not self.multi_label:
+            raise ValueError("--allow-empty-labels applies to --multi-label data only")
+        if not self.label_separator.strip():
+            raise ValueError(f"--label-separator must not be blank, got {self.label_separator!r}")
         for name in ("validation_fraction", "test_fraction"):
             if not 0.0 < getattr(self, name) < 1.0:
                 raise ValueError(f"--{name.replace('_', '-')} must be in (0, 1)")
@@ -128,6 +153,12 @@ class DataArguments:
     @property
     def has_source(self) -> bool:
         return bool(self.dataset or self.train_file)
+
+    def label_set_options(self) -> LabelSetOptions | None:
+        """How a label cell is read as a label set; None for single-label data."""
+        if not self.multi_label:
+            return None
+        return LabelSetOptions(self.label_separator, self.allow_empty_labels)
 
     def truncation_policy(self) -> Truncation:
         """The truncation options as `artifact.truncation` reads them."""
@@ -208,6 +239,13 @@ class RecipeArguments:
         "show against fp32; a lower precision that loses more is left out of the artifact, with "
         "a warning and the reason in metadata.json's precisions.",
     )
+    threshold: float | None = _option(
+        None,
+        "--multi-label: one decision threshold in [0, 1] for every label. Unset: each label's "
+        "threshold is tuned on the validation split to maximise its F1 "
+        f"({DEFAULT_THRESHOLD} for a label fewer than {MIN_POSITIVES} validation documents "
+        "carry).",
+    )
     fail_on_degenerate: bool = _option(
         False,
         "Exit with status 3 (after writing the artifact) when the model does not clearly beat "
@@ -246,6 +284,8 @@ class RecipeArguments:
                 f"need --batch-size >= 1, --max-length >= 2 and --epochs > 0, got "
                 f"{self.batch_size}, {self.max_length}, {self.epochs}"
             )
+        if self.threshold is not None and not 0.0 <= self.threshold <= 1.0:
+            raise ValueError(f"--threshold must be in [0, 1], got {self.threshold}")
         if not 0.0 <= self.warmup_ratio < 1.0:
             raise ValueError(f"--warmup-ratio must be in [0, 1), got {self.warmup_ratio}")
 

@@ -24,6 +24,7 @@ from tokenizers import Tokenizer
 
 from artifact.card import ArtifactError, load_card
 from artifact.files import EXPLAIN_FILE, LABELS_FILE, METADATA_FILE, MODEL_FILE, TOKENIZER_FILE
+from artifact.problem import SINGLE_LABEL
 from artifact.tokenization import as_tokenizer, encode_texts, pad_batch, pad_token_id
 
 # Keys of metadata.json the caller knows and the model does not.
@@ -205,11 +206,13 @@ def load_tokenizer(name_or_path: str | Path) -> Tokenizer:
 
 def model_metadata(config: Any, max_length: int) -> dict:
     """The metadata keys that describe the network: the method's options as the config holds
-    them (`CoreBertConfig.method_options`), depth and sequence length."""
+    them (`CoreBertConfig.method_options`), depth, sequence length and what the logits mean
+    (`problem_type`: single- or multi-label)."""
     return {
         **config.method_options(),
         "num_layers": config.num_hidden_layers,
         "max_length": max_length,
+        "problem_type": config.problem_type or SINGLE_LABEL,
     }
 
 

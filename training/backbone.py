@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 from typing import Any, cast
 
+from artifact.problem import MULTI_LABEL, SINGLE_LABEL
 from training.args import ModelArguments
 from training.corpora import package_file
 
@@ -62,11 +63,12 @@ def variant_kwargs(args: ModelArguments, num_layers: int, pooling: str) -> dict[
 
 
 def load_classifier(
-    args: ModelArguments, label_names: list[str], pooling: str
+    args: ModelArguments, label_names: list[str], pooling: str, multi_label: bool = False
 ) -> tuple[Any, set[str]]:
     """A `CoreBertForSequenceClassification` warm-started from the base model's BERT weights,
-    with a fresh head for `label_names` (index = class id), and the names of the parameters the
-    checkpoint did not hold (initialised here; trained at the recipe's larger rate)."""
+    with a fresh head for `label_names` (index = class id; with `multi_label` one sigmoid per
+    label), and the names of the parameters the checkpoint did not hold (initialised here;
+    trained at the recipe's larger rate)."""
     from transformers import AutoConfig
 
     from model import CoreBertConfig, CoreBertForSequenceClassification
@@ -79,6 +81,7 @@ def load_classifier(
         num_labels=len(label_names),
         id2label=dict(enumerate(label_names)),
         label2id={name: index for index, name in enumerate(label_names)},
+        problem_type=MULTI_LABEL if multi_label else SINGLE_LABEL,
     )
     # With output_loading_info the result is a pair; transformers annotates the model alone.
     model, loading = cast(

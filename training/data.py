@@ -24,7 +24,7 @@ def load_splits(args: DataArguments) -> DataSplits:
         train, validation, test = _load_hub(args)
         description = {"name": args.dataset, "config": args.dataset_config, "source": "hub"}
     elif args.train_file:
-        train = read_documents(args.train_file, args.text_column, args.label_column)
+        train = _read_file(args.train_file, args)
         validation = _optional_file(args.validation_file, args)
         test = _optional_file(args.test_file, args)
         description = {
@@ -39,6 +39,11 @@ def load_splits(args: DataArguments) -> DataSplits:
     else:
         raise DataError("no data: give --dataset NAME or --train-file FILE")
     description |= {"text_column": args.text_column, "label_column": args.label_column}
+    if args.multi_label:
+        description |= {
+            "label_separator": args.label_separator,
+            "allow_empty_labels": args.allow_empty_labels,
+        }
     return make_splits(
         train,
         validation,
@@ -50,11 +55,16 @@ def load_splits(args: DataArguments) -> DataSplits:
         max_eval_samples=args.max_eval_samples,
         max_test_samples=args.max_test_samples,
         description=description,
+        multi_label=args.multi_label,
     )
 
 
+def _read_file(path: str, args: DataArguments) -> list[Document]:
+    return read_documents(path, args.text_column, args.label_column, args.label_set_options())
+
+
 def _optional_file(path: str | None, args: DataArguments) -> list[Document] | None:
-    return None if path is None else read_documents(path, args.text_column, args.label_column)
+    return None if path is None else _read_file(path, args)
 
 
 def _load_hub(args: DataArguments):
@@ -81,9 +91,14 @@ def _load_hub(args: DataArguments):
             raise DataError(
                 f"{args.dataset}[{split}]: missing columns {missing} (found: {part.column_names})"
             )
-        names = getattr(part.features[args.label_column], "names", None)
+        feature = part.features[args.label_column]  # a ClassLabel, or a list of them
+        names = getattr(feature, "names", None) or getattr(
+            getattr(feature, "feature", None), "names", None
+        )
 
         def label(value):  # ClassLabel ids -> names; -1 (unlabelled) stays and is rejected
+            if isinstance(value, list):  # a multi-label row
+                return [label(item) for item in value]
             return names[value] if names and isinstance(value, int) and value >= 0 else value
 
         return [
@@ -93,6 +108,7 @@ def _load_hub(args: DataArguments):
                 file=f"{args.dataset}[{split}]",
                 row=row,
                 columns=(args.text_column, args.label_column),
+                label_set=args.label_set_options(),
             )
             for row, (text, value) in enumerate(
                 zip(part[args.text_column], part[args.label_column], strict=True), start=1

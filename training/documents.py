@@ -10,6 +10,9 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+# Between the labels of a multi-label CSV/TSV cell unless --label-separator says otherwise.
+DEFAULT_LABEL_SEPARATOR = "|"
+
 
 class DataError(ValueError):
     """Input data that cannot be used; the message names the file, the row and the problem."""
@@ -17,12 +20,23 @@ class DataError(ValueError):
 
 @dataclass(frozen=True)
 class Document:
-    """One labelled text. `file` and `row` (1-based, header not counted) locate it in its source."""
+    """One labelled text. `file` and `row` (1-based, header not counted) locate it in its source.
+
+    `labels` holds a single-label document's one class, or a multi-label document's label set
+    (sorted, no repeats; empty only where `--allow-empty-labels` allowed it).
+    """
 
     text: str
-    label: str
+    labels: tuple[str, ...]
     file: str
     row: int
+
+    @property
+    def label(self) -> str:
+        """The class of a single-label document."""
+        if len(self.labels) != 1:
+            raise ValueError(f"{self.doc_id} has {len(self.labels)} labels, not one")
+        return self.labels[0]
 
     @property
     def doc_id(self) -> str:
@@ -30,10 +44,20 @@ class Document:
         return f"{self.file}:{self.row}"
 
 
-def make_document(text: Any, label: Any, *, file: str, row: int, columns=("text", "label")):
+def make_document(
+    text: Any,
+    label: Any,
+    *,
+    file: str,
+    row: int,
+    columns=("text", "label"),
+    label_set: LabelSetOptions | None = None,
+):
     """Validate one row and build its `Document`.
 
     Labels may be strings or integers (`1`, `"1"` and `1.0` are the same class, named `"1"`).
+    With `label_set` (multi-label data) the cell holds a list of them, or a string joined by
+    its separator.
     """
     text_column, label_column = columns
     if not isinstance(text, str):
@@ -42,12 +66,49 @@ def make_document(text: Any, label: Any, *, file: str, row: int, columns=("text"
         )
     if not text.strip():
         raise DataError(f"{file}: row {row}: empty text in column {text_column!r}")
-    return Document(
-        text=text,
-        label=label_name(label, file=file, row=row, column=label_column),
-        file=file,
-        row=row,
-    )
+    if label_set is not None:
+        labels = label_set.parse(label, file=file, row=row, column=label_column)
+    elif isinstance(label, list | tuple):
+        raise DataError(
+            f"{file}: row {row}: label in column {label_column!r} is a list ({label!r:.60}): "
+            f"multi-label data needs --multi-label"
+        )
+    else:
+        labels = (label_name(label, file=file, row=row, column=label_column),)
+    return Document(text=text, labels=labels, file=file, row=row)
+
+
+@dataclass(frozen=True)
+class LabelSetOptions:
+    """How a multi-label cell is read: a list (JSON Lines, Parquet), or a string of labels
+    joined by `separator` (CSV/TSV); an empty set only with `allow_empty`."""
+
+    separator: str = DEFAULT_LABEL_SEPARATOR
+    allow_empty: bool = False
+
+    def parse(self, value: Any, *, file: str, row: int, column: str) -> tuple[str, ...]:
+        """The sorted, de-duplicated label names of one cell."""
+        if isinstance(value, str):
+            parts: list[Any] = [part for part in value.split(self.separator) if part.strip()]
+        elif isinstance(value, list | tuple):
+            parts = list(value)
+        elif hasattr(value, "tolist"):  # a numpy array from pandas or pyarrow
+            parts = list(value.tolist())
+        elif value is None:
+            parts = []
+        else:
+            raise DataError(
+                f"{file}: row {row}: label in column {column!r} is {_describe(value)}; with "
+                f"--multi-label it must be a list of labels or a string joined by "
+                f"{self.separator!r}"
+            )
+        names = tuple(sorted({label_name(p, file=file, row=row, column=column) for p in parts}))
+        if not names and not self.allow_empty:
+            raise DataError(
+                f"{file}: row {row}: no label in column {column!r}; documents without a label "
+                f"need --allow-empty-labels"
+            )
+        return names
 
 
 def label_name(value: Any, *, file: str, row: int, column: str = "label") -> str:

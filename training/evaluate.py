@@ -11,11 +11,12 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from artifact.card import load_artifact
+from artifact.problem import LabelRule, thresholds_by_label
 from artifact.runtime import OnnxClassifier
 from artifact.truncation import Truncation
 from training.args import DataArguments
-from training.documents import DataError, Document
-from training.metrics import classification_metrics, mean_kept_per_layer
+from training.documents import DEFAULT_LABEL_SEPARATOR, DataError, Document
+from training.metrics import classification_metrics, mean_kept_per_layer, multilabel_metrics
 
 
 def progress_bar(starts: Sequence[int]) -> Iterable[int]:
@@ -43,21 +44,20 @@ def score_with_probabilities(
 ) -> tuple[dict, np.ndarray]:
     """`score`'s metrics and the class probabilities (N, C) they were computed from."""
     truncation = truncation if truncation is not None else Truncation()
-    index = {name: i for i, name in enumerate(classifier.labels)}
-    unknown = next((d for d in documents if d.label not in index), None)
-    if unknown is not None:
-        raise DataError(
-            f"{unknown.file}: row {unknown.row}: label {unknown.label!r} is not one of the "
-            f"model's classes ({', '.join(classifier.labels)})"
-        )
+    true_labels = label_matrix(documents, classifier.labels)
     scores = classifier.score_documents(
         [d.text for d in documents], truncation, batch_size, progress_bar
     )
-    metrics = classification_metrics(
-        [index[d.label] for d in documents],
-        scores.probabilities.argmax(axis=1).tolist(),
-        list(classifier.labels),
-    )
+    predicted = classifier.rule.decide(scores.probabilities)
+    if classifier.rule.multi_label:
+        metrics = multilabel_metrics(true_labels, predicted, classifier.labels)
+        metrics["thresholds"] = thresholds_by_label(classifier.rule, classifier.labels)
+    else:
+        metrics = classification_metrics(
+            true_labels.argmax(axis=1).tolist(),
+            predicted.argmax(axis=1).tolist(),
+            list(classifier.labels),
+        )
     metrics["mean_kept_kv_counts"] = mean_kept_per_layer(scores.kept_kv_counts)
     metrics["backend"] = "onnxruntime"
     metrics["truncation"] = truncation.describe(classifier.max_length)
@@ -65,6 +65,22 @@ def score_with_probabilities(
     if truncation.strategy == "chunks":
         metrics["mean_chunks"] = round(float(scores.num_windows.mean()), 2)
     return metrics, scores.probabilities
+
+
+def label_matrix(documents: Sequence[Document], labels: Sequence[str]) -> np.ndarray:
+    """(N, C) 0/1: the model's labels each document carries; an error naming the row for a
+    label the model does not know."""
+    index = {name: i for i, name in enumerate(labels)}
+    matrix = np.zeros((len(documents), len(labels)), dtype=np.int8)
+    for row, document in enumerate(documents):
+        for label in document.labels:
+            if label not in index:
+                raise DataError(
+                    f"{document.file}: row {document.row}: label {label!r} is not one of the "
+                    f"model's classes ({', '.join(labels)})"
+                )
+            matrix[row, index[label]] = 1
+    return matrix
 
 
 def data_arguments_from_metadata(dataset: dict) -> DataArguments:
@@ -78,6 +94,9 @@ def data_arguments_from_metadata(dataset: dict) -> DataArguments:
         test_file=files.get("test"),
         text_column=dataset.get("text_column", "text"),
         label_column=dataset.get("label_column", "label"),
+        multi_label=bool(dataset.get("multi_label", False)),
+        label_separator=dataset.get("label_separator", DEFAULT_LABEL_SEPARATOR),
+        allow_empty_labels=bool(dataset.get("allow_empty_labels", False)),
         validation_fraction=dataset.get("validation_fraction") or 0.2,
         test_fraction=dataset.get("test_fraction") or 0.2,
         split_seed=dataset.get("split_seed", 42),
@@ -97,13 +116,25 @@ def with_truncation_of(args: DataArguments, given: DataArguments | None) -> Data
     )
 
 
+def reading_labels_as(args: DataArguments, rule: LabelRule) -> DataArguments:
+    """`args` reading label sets when the model is multi-label (no --multi-label needed); an
+    error for --multi-label with a single-label model."""
+    if rule.multi_label and not args.multi_label:
+        return replace(args, multi_label=True)
+    if args.multi_label and not rule.multi_label:
+        raise DataError("--multi-label was given, but the artifact is a single-label model")
+    return args
+
+
 def load_test_documents(args: DataArguments) -> list[Document]:
     """The test split `args` describe; a lone `--test-file` is used as it is."""
     from training.data import load_splits
     from training.files import read_documents
 
     if args.test_file and not args.has_source:
-        return read_documents(args.test_file, args.text_column, args.label_column)
+        return read_documents(
+            args.test_file, args.text_column, args.label_column, args.label_set_options()
+        )
     return load_splits(args).test
 
 
@@ -124,5 +155,5 @@ def evaluate_artifact(
         data_args = with_truncation_of(
             data_arguments_from_metadata(artifact.card.dataset), data_args
         )
-    documents = load_test_documents(data_args)
+    documents = load_test_documents(reading_labels_as(data_args, classifier.rule))
     return {**score(classifier, documents, batch_size, truncation), "precision": precision}

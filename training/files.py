@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from training.documents import DataError, Document, make_document
+from training.documents import DataError, Document, LabelSetOptions, make_document
 
 SUFFIXES = {
     ".csv": "csv",
@@ -23,8 +23,14 @@ SUFFIXES = {
 }
 
 
-def read_documents(path: str | Path, text_column: str, label_column: str) -> list[Document]:
-    """Every row of `path` as a `Document`; the format follows the file's suffix."""
+def read_documents(
+    path: str | Path,
+    text_column: str,
+    label_column: str,
+    label_set: LabelSetOptions | None = None,
+) -> list[Document]:
+    """Every row of `path` as a `Document`; the format follows the file's suffix. With
+    `label_set` the label column holds label sets (multi-label data)."""
     path = Path(path)
     kind = SUFFIXES.get(path.suffix.lower())
     if kind is None:
@@ -37,7 +43,12 @@ def read_documents(path: str | Path, text_column: str, label_column: str) -> lis
     columns = (text_column, label_column)
     documents = [
         make_document(
-            row.get(text_column), row.get(label_column), file=str(path), row=number, columns=columns
+            row.get(text_column),
+            row.get(label_column),
+            file=str(path),
+            row=number,
+            columns=columns,
+            label_set=label_set,
         )
         for number, row in reader[kind](path, columns)
     ]

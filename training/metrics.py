@@ -1,5 +1,6 @@
 """Classification metrics reported by training and evaluation (the paper's: accuracy, macro-F1,
-micro-F1), plus the per-class report and confusion matrix that explain them."""
+micro-F1), plus the per-class report and confusion matrix that explain them; for multi-label
+models the label-set metrics (micro-, macro- and samples-F1, subset accuracy, Hamming loss)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from sklearn.metrics import (
     accuracy_score,
     confusion_matrix,
     f1_score,
+    hamming_loss,
     precision_recall_fscore_support,
 )
 
@@ -59,3 +61,53 @@ def mean_kept_per_layer(kept_kv_counts: np.ndarray) -> list[float]:
     if counts.ndim != 2 or counts.shape[0] == 0:
         raise ValueError(f"expected a non-empty (documents, layers) array, got {counts.shape}")
     return [round(float(value), 2) for value in counts.mean(axis=0)]
+
+
+def multilabel_metrics(
+    true_labels: np.ndarray, predicted_labels: np.ndarray, label_names: Sequence[str]
+) -> dict:
+    """Metrics of label sets, (N, C) 0/1 arrays of the true and the predicted labels.
+
+    micro-F1 pools every (document, label) decision, macro-F1 averages the labels' F1,
+    samples-F1 averages the documents' F1; subset accuracy is the share of documents whose
+    whole label set is right (also `accuracy`, as sklearn's `accuracy_score` counts it), Hamming
+    loss the share of wrong (document, label) decisions. A document with no true and no
+    predicted label counts as right (F1 1).
+    """
+    true_labels, predicted_labels = np.asarray(true_labels), np.asarray(predicted_labels)
+    if true_labels.shape != predicted_labels.shape:
+        raise ValueError(
+            f"true labels {true_labels.shape} but predictions {predicted_labels.shape}"
+        )
+    if true_labels.shape[0] == 0:
+        raise ValueError("cannot compute metrics on zero documents")
+    precision, recall, f1, support = precision_recall_fscore_support(
+        true_labels, predicted_labels, zero_division=0
+    )
+    subset_accuracy = float(accuracy_score(true_labels, predicted_labels))
+    return {
+        "accuracy": subset_accuracy,
+        "subset_accuracy": subset_accuracy,
+        "micro_f1": float(
+            f1_score(true_labels, predicted_labels, average="micro", zero_division=0)
+        ),
+        "macro_f1": float(
+            f1_score(true_labels, predicted_labels, average="macro", zero_division=0)
+        ),
+        "samples_f1": float(
+            f1_score(true_labels, predicted_labels, average="samples", zero_division=1)
+        ),
+        "hamming_loss": float(hamming_loss(true_labels, predicted_labels)),
+        "num_documents": int(true_labels.shape[0]),
+        "mean_true_labels": float(true_labels.sum(axis=1).mean()),
+        "mean_predicted_labels": float(predicted_labels.sum(axis=1).mean()),
+        "per_class": {
+            name: {
+                "precision": float(precision[i]),
+                "recall": float(recall[i]),
+                "f1": float(f1[i]),
+                "support": int(support[i]),
+            }
+            for i, name in enumerate(label_names)
+        },
+    }

@@ -17,7 +17,8 @@ import numpy as np
 import onnx
 
 from artifact.files import PRECISION_FILES
-from artifact.runtime import OnnxClassifier, softmax
+from artifact.problem import LabelRule
+from artifact.runtime import OnnxClassifier
 from artifact.truncation import Truncation, aggregate_windows
 from training.documents import Document
 from training.evaluate import score_with_probabilities
@@ -111,21 +112,24 @@ def pytorch_probabilities(
         for start in range(0, len(windows), batch_size):
             input_ids, attention_mask = pad_batch(windows[start : start + batch_size], pad_id)
             output = model(torch.from_numpy(input_ids), torch.from_numpy(attention_mask))
-            batches.append(softmax(output.logits.float().numpy()))
+            batches.append(classifier.rule.probabilities(output.logits.float().numpy()))
     return aggregate_windows(np.concatenate(batches), read)
 
 
 def precision_scores(
-    metrics: dict[str, Any], probabilities: np.ndarray, reference: np.ndarray
+    metrics: dict[str, Any],
+    probabilities: np.ndarray,
+    reference: np.ndarray,
+    rule: LabelRule | None = None,
 ) -> dict[str, Any]:
     """One graph's test accuracy and macro-F1, and how far it is from PyTorch fp32 (`reference`
-    probabilities): the share of documents with the same predicted label, and the largest
-    probability difference."""
-    predicted = probabilities.argmax(axis=1)
+    probabilities): the share of documents given the same labels under `rule` (the predicted
+    label; a multi-label model's thresholded label set), and the largest probability
+    difference."""
     return {
         "accuracy": metrics["accuracy"],
         "macro_f1": metrics["macro_f1"],
-        "label_agreement": float((predicted == reference.argmax(axis=1)).mean()),
+        "label_agreement": (rule or LabelRule()).agreement(probabilities, reference),
         "max_prob_diff": float(np.abs(probabilities - reference).max()),
     }
 
@@ -149,17 +153,23 @@ def export_precisions(
 
     Returns metadata.json's `precisions` object and the warnings for the precisions dropped.
     """
-    fp32 = precision_scores(*fp32_scores, reference)
+    fp32 = precision_scores(*fp32_scores, reference, fp32_classifier.rule)
     precisions = {"fp32": {"file": PRECISION_FILES["fp32"], **fp32}}
     warnings = []
     for precision, write in WRITERS.items():
         path = directory / PRECISION_FILES[precision]
         write(directory / PRECISION_FILES["fp32"], path)
         classifier = OnnxClassifier(
-            path, fp32_classifier.tokenizer, fp32_classifier.labels, fp32_classifier.max_length
+            path,
+            fp32_classifier.tokenizer,
+            fp32_classifier.labels,
+            fp32_classifier.max_length,
+            rule=fp32_classifier.rule,
         )
         scores = precision_scores(
-            *score_with_probabilities(classifier, documents, batch_size, truncation), reference
+            *score_with_probabilities(classifier, documents, batch_size, truncation),
+            reference,
+            classifier.rule,
         )
         drop = fp32["accuracy"] - scores["accuracy"]
         entry: dict[str, Any] = {"file": path.name, **scores}

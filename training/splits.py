@@ -15,7 +15,9 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from training.documents import DataError, Document, sorted_label_names
+import numpy as np
+
+from training.documents import DEFAULT_LABEL_SEPARATOR, DataError, Document, sorted_label_names
 
 
 @dataclass
@@ -27,10 +29,25 @@ class DataSplits:
     test: list[Document]
     label_names: list[str]
     description: dict = field(default_factory=dict)
+    multi_label: bool = False
 
     def label_ids(self, documents: Sequence[Document]) -> list[int]:
         index = {name: i for i, name in enumerate(self.label_names)}
         return [index[document.label] for document in documents]
+
+    def label_matrix(self, documents: Sequence[Document]) -> np.ndarray:
+        """(N, C) int8: 1 where a document carries the label (multi-label targets)."""
+        index = {name: i for i, name in enumerate(self.label_names)}
+        matrix = np.zeros((len(documents), len(self.label_names)), dtype=np.int8)
+        for row, document in enumerate(documents):
+            matrix[row, [index[label] for label in document.labels]] = 1
+        return matrix
+
+    def targets(self, documents: Sequence[Document]) -> list:
+        """What the model is trained against: class ids, or rows of 0/1 floats (multi-label)."""
+        if self.multi_label:
+            return self.label_matrix(documents).astype(np.float32).tolist()
+        return self.label_ids(documents)
 
     def sizes(self) -> dict[str, int]:
         return {name: len(documents) for name, documents in self.parts().items()}
@@ -75,6 +92,7 @@ def make_splits(
     max_eval_samples: int | None = None,
     max_test_samples: int | None = None,
     description: dict | None = None,
+    multi_label: bool = False,
 ) -> DataSplits:
     """Complete the missing splits, check the labels, take the subsets (see module docstring)."""
     held_out = []
@@ -87,7 +105,7 @@ def make_splits(
     train = subset(train, max_train_samples, split_seed + 2)
     validation = subset(validation, max_eval_samples, split_seed + 3)
     test = subset(test, max_test_samples, split_seed + 4)
-    label_names = check_labels(train, {"validation": validation, "test": test})
+    label_names = check_labels(train, {"validation": validation, "test": test}, multi_label)
     settings = {
         "split_seed": split_seed,
         "held_out": held_out,
@@ -96,16 +114,22 @@ def make_splits(
         "max_train_samples": max_train_samples,
         "max_eval_samples": max_eval_samples,
         "max_test_samples": max_test_samples,
+        "multi_label": multi_label,
     }
-    return DataSplits(train, validation, test, label_names, {**(description or {}), **settings})
+    description = {**(description or {}), **settings}
+    return DataSplits(train, validation, test, label_names, description, multi_label)
 
 
-def check_labels(train: list[Document], others: dict[str, list[Document]]) -> list[str]:
-    """The sorted class names of `train`; errors for a single class, an empty split, or a label in
-    another split that training never sees."""
+def check_labels(
+    train: list[Document], others: dict[str, list[Document]], multi_label: bool = False
+) -> list[str]:
+    """The sorted class names of `train` (with `multi_label`, the union of its label sets);
+    errors for a single class, an empty split, a label in another split that training never
+    sees, and data that does not look like what `multi_label` says."""
     if not train:
         raise DataError("the training split is empty")
-    names = sorted_label_names({document.label for document in train})
+    check_label_kind(train, multi_label)
+    names = sorted_label_names({label for document in train for label in document.labels})
     if len(names) < 2:
         raise DataError(
             f"{_files(train)}: the training data has a single class ({names[0]!r}); a classifier "
@@ -116,12 +140,43 @@ def check_labels(train: list[Document], others: dict[str, list[Document]]) -> li
         if not documents:
             raise DataError(f"the {split} split is empty")
         for document in documents:
-            if document.label not in known:
-                raise DataError(
-                    f"{document.file}: row {document.row}: label {document.label!r} of the {split} "
-                    f"split does not occur in the training data (known: {', '.join(names)})"
-                )
+            for label in document.labels:
+                if label not in known:
+                    raise DataError(
+                        f"{document.file}: row {document.row}: label {label!r} of the {split} "
+                        f"split does not occur in the training data (known: {', '.join(names)})"
+                    )
     return names
+
+
+def check_label_kind(train: list[Document], multi_label: bool) -> None:
+    """Multi-label options on single-label data, or single-label options on multi-label data
+    (labels joined by the default separator whose parts are labels of their own) are an error
+    before training."""
+    if multi_label:
+        if not any(len(document.labels) > 1 for document in train):
+            raise DataError(
+                f"{_files(train)}: --multi-label, but no training document has more than one "
+                f"label: train without --multi-label (or give the --label-separator the file "
+                f"uses)"
+            )
+        return
+    several = next((document for document in train if len(document.labels) != 1), None)
+    if several is not None:
+        raise DataError(
+            f"{several.file}: row {several.row}: {len(several.labels)} labels "
+            f"({', '.join(several.labels)}): multi-label data needs --multi-label"
+        )
+    names = {document.label for document in train}
+    separator = DEFAULT_LABEL_SEPARATOR
+    joined = next(
+        (n for n in sorted(names) if separator in n and set(n.split(separator)) <= names), None
+    )
+    if joined is not None:
+        raise DataError(
+            f"{_files(train)}: label {joined!r} joins labels that occur on their own: "
+            f"multi-label data needs --multi-label"
+        )
 
 
 def holdout(
@@ -153,7 +208,8 @@ def _stratified_choice(documents: list[Document], count: int, seed: int) -> list
     from sklearn.model_selection import train_test_split
 
     indices = list(range(len(documents)))
-    labels = [document.label for document in documents]
+    # A multi-label document is stratified by its whole label set.
+    labels = ["|".join(document.labels) for document in documents]
     counts = Counter(labels)
     stratify = labels if min(counts.values()) >= 2 and len(counts) <= count else None
     if stratify is not None and len(documents) - count < len(counts):

@@ -30,6 +30,7 @@ from transformers.trainer_utils import get_last_checkpoint
 
 from artifact.card import read_tokenizer
 from artifact.files import METADATA_FILE, MODEL_FILE, TOKENIZER_FILE
+from artifact.problem import MULTI_LABEL, LabelRule
 from artifact.runtime import OnnxClassifier
 from artifact.tokenization import encode_windows, pad_batch, pad_token_id
 from artifact.truncation import Truncation
@@ -50,14 +51,16 @@ from training.optimizer import CoreBertTrainer
 from training.precisions import export_precisions, pytorch_probabilities
 from training.quality import quality_metrics
 from training.splits import DataSplits
+from training.thresholds import Thresholds, run_thresholds
 
 logger = logging.getLogger(__name__)
 
 
 class EncodedDocuments(torch.utils.data.Dataset):
-    """Token ids and class ids of one split; padding happens per batch in `PaddingCollator`."""
+    """Token ids and targets of one split (class ids, or rows of 0/1 floats for multi-label);
+    padding happens per batch in `PaddingCollator`."""
 
-    def __init__(self, sequences: list[list[int]], labels: list[int]):
+    def __init__(self, sequences: list[list[int]], labels: list):
         self.sequences, self.labels = sequences, labels
 
     def __len__(self) -> int:
@@ -78,7 +81,8 @@ class PaddingCollator:
         return {
             "input_ids": torch.from_numpy(input_ids),
             "attention_mask": torch.from_numpy(attention_mask),
-            "labels": torch.tensor([f["labels"] for f in features], dtype=torch.long),
+            # int64 class ids, or float32 (batch, labels) multi-label targets
+            "labels": torch.tensor([f["labels"] for f in features]),
         }
 
 
@@ -138,11 +142,17 @@ def trainer_arguments(recipe: RecipeArguments, checkpoints_dir: Path) -> Trainin
 
 
 def validation_metrics(prediction) -> dict[str, float]:
-    """Accuracy on the validation split, logged every epoch next to the loss."""
+    """Accuracy on the validation split, logged every epoch next to the loss; for multi-label
+    targets (N, C) the micro-F1 of the labels at a logit of 0 (probability 0.5)."""
     logits = prediction.predictions
     if isinstance(logits, tuple):  # (logits, kept_kv_counts)
         logits = logits[0]
-    return {"accuracy": float((np.argmax(logits, axis=-1) == prediction.label_ids).mean())}
+    targets = prediction.label_ids
+    if targets.ndim == 2:
+        given, carried = logits >= 0, targets > 0.5
+        both = 2 * (given & carried).sum()
+        return {"micro_f1_at_half": float(both / max(given.sum() + carried.sum(), 1))}
+    return {"accuracy": float((np.argmax(logits, axis=-1) == targets).mean())}
 
 
 def encode_split(
@@ -157,9 +167,9 @@ def encode_split(
     classify any window the service will average over, not only the first)."""
     texts = [document.text for document in documents]
     sequences: list[list[int]] = []
-    labels: list[int] = []
+    labels: list = []
     read = encode_windows(tokenizer, texts, truncation, max_length)
-    for windows, label in zip(read, splits.label_ids(documents), strict=True):
+    for windows, label in zip(read, splits.targets(documents), strict=True):
         sequences.extend(window.tolist() for window in windows.windows)
         labels.extend([label] * windows.num_windows)
     return EncodedDocuments(sequences, labels)
@@ -182,7 +192,9 @@ def train(
     splits = load_splits(data_args)
     logger.info("documents per split: %s, %d classes", splits.sizes(), len(splits.label_names))
     tokenizer = load_tokenizer(resolve_base_model(model_args))
-    model, new_parameter_names = load_classifier(model_args, splits.label_names, recipe.pooling)
+    model, new_parameter_names = load_classifier(
+        model_args, splits.label_names, recipe.pooling, splits.multi_label
+    )
     checkpoints_dir = output_dir / "checkpoints"
     resume_from = None
     if recipe.resume and checkpoints_dir.is_dir():
@@ -253,18 +265,19 @@ def export_and_score(
             max_length=recipe.max_length,
             atol=recipe.parity_atol,
         )
-        shipped_tokenizer = read_tokenizer(staged / TOKENIZER_FILE)
-        classifier = OnnxClassifier(
-            staged / MODEL_FILE, shipped_tokenizer, splits.label_names, recipe.max_length
-        )
         batch_size = recipe.eval_batch_size or recipe.batch_size
         truncation = data_args.truncation_policy()
+        classifier, thresholds = staged_classifier(staged, splits, recipe, truncation)
         test_metrics, fp32_probabilities = score_with_probabilities(
             classifier, splits.test, batch_size, truncation
         )
-        quality = quality_metrics(test_metrics, splits.label_ids(splits.train), splits.label_names)
-        quality_warnings = quality.pop("warnings")
-        test_metrics.update(quality)
+        quality_warnings = []
+        if not splits.multi_label:  # the baseline and concentration checks are single-label
+            quality = quality_metrics(
+                test_metrics, splits.label_ids(splits.train), splits.label_names
+            )
+            quality_warnings = quality.pop("warnings")
+            test_metrics.update(quality)
         reference = pytorch_probabilities(model, classifier, splits.test, truncation, batch_size)
         precisions, dropped = export_precisions(
             staged,
@@ -287,6 +300,7 @@ def export_and_score(
             "training": training_summary(trainer, recipe, resumed_from),
             "precisions": precisions,
             "warnings": warnings,
+            **(thresholds.metadata(splits.label_names) if thresholds else {}),
         }
         metadata = build_metadata(
             caller, config=model.config, max_length=recipe.max_length, parity=parity
@@ -304,13 +318,41 @@ def export_and_score(
     for warning in warnings:
         logger.warning("%s\n%s\n%s", "!" * 78, warning, "!" * 78)
     logger.info(
-        "test accuracy %.4f, macro-F1 %.4f (ONNX Runtime, %d documents); artifact: %s",
+        "test accuracy %.4f, macro-F1 %.4f, micro-F1 %.4f (ONNX Runtime, %d documents); "
+        "artifact: %s",
         test_metrics["accuracy"],
         test_metrics["macro_f1"],
+        test_metrics["micro_f1"],
         test_metrics["num_documents"],
         artifact_dir,
     )
     return RunResult(output_dir, artifact_dir, metrics, training_time_s)
+
+
+def staged_classifier(
+    staged: Path, splits: DataSplits, recipe: RecipeArguments, truncation: Truncation
+) -> tuple[OnnxClassifier, Thresholds | None]:
+    """The staged fp32 graph as the service will run it: for a multi-label model with the
+    thresholds of the run (`--threshold`, or tuned on the validation split by this graph)."""
+    tokenizer = read_tokenizer(staged / TOKENIZER_FILE)
+
+    def classifier(rule: LabelRule) -> OnnxClassifier:
+        model_path = staged / MODEL_FILE
+        return OnnxClassifier(
+            model_path, tokenizer, splits.label_names, recipe.max_length, rule=rule
+        )
+
+    if not splits.multi_label:
+        return classifier(LabelRule()), None
+    thresholds = run_thresholds(
+        classifier(LabelRule(MULTI_LABEL)),
+        splits.validation,
+        splits.label_matrix(splits.validation),
+        recipe.threshold,
+        truncation,
+        recipe.eval_batch_size or recipe.batch_size,
+    )
+    return classifier(LabelRule(MULTI_LABEL, thresholds.values)), thresholds
 
 
 def training_summary(

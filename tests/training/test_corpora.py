@@ -85,3 +85,19 @@ def test_corpus_packages_are_not_imported():
 def test_unknown_built_in_name():
     with pytest.raises(DataError, match="unknown built-in dataset 'reuters'"):
         load_corpus("reuters")
+
+
+@needs("bbc")
+def test_bbc_multi_joins_openings_of_one_or_two_topics():
+    documents = load_corpus("bbc-multi").train
+    assert len(documents) == 1492
+    assert {len(d.labels) for d in documents} == {1, 2}
+    assert sum(len(d.labels) == 2 for d in documents) == 733
+    joined = next(d for d in documents if len(d.labels) == 2)
+    assert joined.file.count("+") == 1 and len(joined.text.split()) <= 80
+    articles = [name for d in documents for name in d.file.split(":", 1)[1].split("+")]
+    assert len(articles) == len(set(articles)) == 2225  # every article once
+    splits = load_splits(DataArguments(dataset="bbc-multi", multi_label=True))
+    assert splits.label_names == ["business", "entertainment", "politics", "sports", "tech"]
+    with pytest.raises(DataError, match=r"row \d+: 2 labels \(.*\): multi-label data needs"):
+        load_splits(DataArguments(dataset="bbc-multi"))

@@ -86,7 +86,7 @@ def test_a_precision_that_loses_accuracy_is_left_out_with_its_reason(run, tmp_pa
     classifier = OnnxClassifier.from_artifact(artifact)
     texts, labels = tiny_documents(8, seed=23)
     documents = [
-        Document(text=t, label=artifact.card.labels[y], file="generated", row=i)
+        Document(text=t, labels=(artifact.card.labels[y],), file="generated", row=i)
         for i, (t, y) in enumerate(zip(texts, labels, strict=True))
     ]
     logits, _ = classifier.predict(texts)
