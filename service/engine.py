@@ -41,9 +41,10 @@ logger = logging.getLogger(__name__)
 class ClassifyOptions:
     """How a request wants its documents classified (the request body's options)."""
 
-    top_k: int = 1
+    top_k: int | None = None  # None: not asked (single-label: 1; multi-label: no `scores`)
     raw_scores: bool = False  # logits instead of probabilities
     truncation: TruncationStrategy | None = None  # None: the service's COREBERT_TRUNCATION
+    threshold: float | None = None  # multi-label: one threshold for every label instead
     explain: bool = False  # also say which words decided (`core`)
     explain_top_k: int = DEFAULT_CORE_WORDS  # core words per document
 
@@ -52,12 +53,13 @@ class ClassifyOptions:
 class Classification:
     """The result for one document."""
 
-    label: str
-    score: float
-    top: list[LabelScore]  # the top_k labels, best first
+    label: str | None  # the best label; None when a multi-label model gives none
+    score: float | None
+    top: list[LabelScore]  # the top_k labels, or a multi-label model's labels given; best first
     num_tokens: int  # of every window
     num_chunks: int  # windows read: 1 unless chunks
     truncated: bool
+    scores: list[LabelScore] | None = None  # multi-label: the top_k labels, when asked
     core: list[CoreWord] | None = None  # with explain: the words that decided, best first
 
 
@@ -70,13 +72,20 @@ class ClassifiedRequest:
 
 
 def top_labels(
-    probabilities: np.ndarray, labels: Sequence[str], k: int, scores: np.ndarray | None = None
+    probabilities: np.ndarray,
+    labels: Sequence[str],
+    k: int,
+    scores: np.ndarray | None = None,
+    given: np.ndarray | None = None,
 ) -> list[LabelScore]:
-    """The k most probable labels, best first (ties go to the lower class id), each with its
-    probability, or with its entry of `scores` (the logits) when given."""
-    order = np.argsort(-probabilities, kind="stable")[:k]
+    """The k most probable labels (of those `given`, a boolean mask, when given), best first
+    (ties go to the lower class id), each with its probability, or with its entry of `scores`
+    (the logits) when given."""
+    order = np.argsort(-probabilities, kind="stable")
+    if given is not None:
+        order = order[given[order]]
     shown = probabilities if scores is None else scores
-    return [LabelScore(label=labels[index], score=float(shown[index])) for index in order]
+    return [LabelScore(label=labels[index], score=float(shown[index])) for index in order[:k]]
 
 
 class ClassifierEngine:
@@ -291,23 +300,29 @@ class ClassifierEngine:
         options: ClassifyOptions,
         core: list[CoreWord] | None = None,
     ) -> Classification:
-        """One document's result from its (windows' aggregated) probabilities and logits."""
-        labels = self.card.labels
-        top = top_labels(
-            probabilities,
-            labels,
-            min(options.top_k, len(labels)),
-            scores=logits if options.raw_scores else None,
-        )
-        self._metrics.documents.labels(label=top[0].label).inc()
+        """One document's result from its (windows' aggregated) probabilities and logits:
+        the top_k labels, or for a multi-label model every label at or above its threshold."""
+        labels, rule = self.card.labels, self.card.label_rule
+        shown = logits if options.raw_scores else None
+        scores = None
+        if rule.multi_label:
+            given = rule.decide(probabilities[None, :], options.threshold)[0]
+            top = top_labels(probabilities, labels, len(labels), shown, given)
+            if options.top_k is not None:
+                scores = top_labels(probabilities, labels, options.top_k, shown)
+        else:
+            top = top_labels(probabilities, labels, options.top_k or 1, shown)
+        for label_score in top[: None if rule.multi_label else 1]:
+            self._metrics.documents.labels(label=label_score.label).inc()
         if document.truncated:
             self._metrics.truncated_documents.inc()
         return Classification(
-            label=top[0].label,
-            score=top[0].score,
+            label=top[0].label if top else None,
+            score=top[0].score if top else None,
             top=top,
             num_tokens=document.num_tokens,
             num_chunks=document.num_windows,
             truncated=document.truncated,
+            scores=scores,
             core=core,
         )

@@ -14,8 +14,9 @@ from fastapi import APIRouter, Depends, Request, Response, Security
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
 from artifact.explain import CoreWord
+from artifact.problem import thresholds_by_label
 from service.config import Settings
-from service.engine import ClassifierEngine, ClassifyOptions
+from service.engine import Classification, ClassifierEngine, ClassifyOptions
 from service.errors import ClientDisconnectedError, ErrorType, UnauthorizedError
 from service.logs import current_request_id
 from service.middleware import milliseconds
@@ -91,6 +92,22 @@ def core_words(core: list[CoreWord] | None) -> list[CoreWordResult] | None:
     return [CoreWordResult(**dataclasses.asdict(word)) for word in core]
 
 
+def document_result(document_id: str | None, result: Classification) -> DocumentResult:
+    """A document's answer; `id`, `scores` and `core` only when there are some (the route answers
+    with `exclude_unset`), `label` and `score` always (null when a multi-label model gives no
+    label)."""
+    optional = {"id": document_id, "scores": result.scores, "core": core_words(result.core)}
+    return DocumentResult(
+        label=result.label,
+        score=result.score,
+        labels=result.top,
+        num_tokens=result.num_tokens,
+        num_chunks=result.num_chunks,
+        truncated=result.truncated,
+        **{key: value for key, value in optional.items() if value is not None},
+    )
+
+
 def build_router(settings: Settings) -> APIRouter:
     ClassifyRequest = classify_request_model(
         settings.max_documents_per_request, settings.max_document_chars, settings.truncation
@@ -106,7 +123,7 @@ def build_router(settings: Settings) -> APIRouter:
     @router.post(
         "/classify",
         response_model=ClassifyResponse,
-        response_model_exclude_none=True,
+        response_model_exclude_unset=True,
         dependencies=guarded,
         summary="Classify documents",
         responses={
@@ -132,10 +149,12 @@ def build_router(settings: Settings) -> APIRouter:
     ) -> ClassifyResponse:
         classify_request: ClassifyRequestFields = body
         texts = [document.text for document in classify_request.documents]
+        given = classify_request.model_fields_set
         options = ClassifyOptions(
-            top_k=classify_request.top_k,
+            top_k=classify_request.top_k if "top_k" in given else None,
             raw_scores=classify_request.raw_scores,
             truncation=classify_request.truncation,
+            threshold=classify_request.threshold,
             explain=classify_request.explain,
             explain_top_k=classify_request.explain_top_k,
         )
@@ -150,16 +169,7 @@ def build_router(settings: Settings) -> APIRouter:
         card = engine.card
         return ClassifyResponse(
             results=[
-                DocumentResult(
-                    id=document.id,
-                    label=result.label,
-                    score=result.score,
-                    labels=result.top,
-                    num_tokens=result.num_tokens,
-                    num_chunks=result.num_chunks,
-                    truncated=result.truncated,
-                    core=core_words(result.core),
-                )
+                document_result(document.id, result)
                 for document, result in zip(
                     classify_request.documents, classified.results, strict=True
                 )
@@ -209,6 +219,8 @@ def build_router(settings: Settings) -> APIRouter:
             provider=engine.classifier.provider,
             precision=engine.classifier.precision,
             labels=list(card.labels),
+            problem_type=card.problem_type,
+            thresholds=thresholds_by_label(card.label_rule, card.labels),
             max_length=engine.classifier.max_length,
             metrics=card.metrics,
             warnings=card.warnings,

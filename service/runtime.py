@@ -15,7 +15,7 @@ import onnxruntime as ort
 
 from artifact.card import Artifact, ModelCard
 from artifact.explain import SequenceExplanation, TokenSpans
-from artifact.runtime import CPU_PROVIDER, CUDA_PROVIDER, OnnxClassifier, softmax
+from artifact.runtime import CPU_PROVIDER, CUDA_PROVIDER, OnnxClassifier
 from artifact.truncation import DocumentWindows, Truncation
 from service.types import BatchPrediction
 
@@ -145,7 +145,7 @@ class OnnxBackend:
         logits = logits.astype(np.float32)
         return BatchPrediction(
             logits=logits,
-            probabilities=softmax(logits),
+            probabilities=self._model.rule.probabilities(logits),
             kept_kv_ratio=kept_kv_ratio(kept_kv_counts, lengths, self.card.combine_layer),
         )
 

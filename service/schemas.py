@@ -8,6 +8,7 @@ so that what the schema refuses is refused.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from typing import Annotated, Any, Protocol
 
@@ -26,6 +27,7 @@ from pydantic.json_schema import JsonDict, JsonSchemaValue, SkipJsonSchema
 from pydantic_core import CoreSchema, PydanticCustomError
 
 from artifact.explain import DEFAULT_CORE_WORDS, MAX_CORE_WORDS
+from artifact.problem import check_threshold
 from artifact.truncation import TruncationStrategy
 from service.errors import ERRORS, ErrorResponse, ErrorType
 
@@ -42,6 +44,10 @@ REQUEST_ID_RULE = f"at most {REQUEST_ID_MAX_LENGTH} characters, no control chara
 # spelt out so that every regex engine reading the schema agrees.
 NOT_BLANK = r"[^\t\n\x0b\x0c\r\x1c-\x1f \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]"
 DOCUMENT_ID_MAX_LENGTH = 256
+
+
+def _is_json(value: Any) -> bool:
+    return value is None or isinstance(value, str | int | float | bool)
 
 
 def _without_default(schema: JsonDict) -> None:
@@ -122,7 +128,11 @@ def classify_request_model(
             description=f"1 to {max_documents} documents of at most {max_chars} characters.",
         )
         top_k: int = Field(
-            1, ge=1, description="Labels returned per document (at most the number of labels)."
+            1,
+            ge=1,
+            description="Labels returned per document (at most the number of labels). For a "
+            "multi-label model: the most probable labels to list in `scores`, which only a "
+            "request giving top_k gets.",
         )
         raw_scores: StrictBool = Field(
             False,
@@ -138,6 +148,17 @@ def classify_request_model(
             "are the windows' averaged, weighted by their tokens). Default: the service's "
             "COREBERT_TRUNCATION.",
         )
+
+        threshold: (
+            Annotated[float, Field(ge=0.0, le=1.0, allow_inf_nan=False)] | SkipJsonSchema[None]
+        ) = Field(
+            None,
+            json_schema_extra=_without_default,
+            description="Multi-label models: one decision threshold (0 to 1) for every label "
+            "instead of the model's own (GET /v1/model). A single-label model, which answers "
+            "its most probable label, has no threshold and ignores it.",
+        )
+
         explain: StrictBool = Field(
             False,
             description="true: each result also has `core`, the words of the text that decided "
@@ -149,6 +170,21 @@ def classify_request_model(
             le=MAX_CORE_WORDS,
             description=f"With explain: how many core words per document (1 to {MAX_CORE_WORDS}).",
         )
+
+        @field_validator("threshold", mode="before")
+        @classmethod
+        def _threshold_in_range(cls, value: Any) -> Any:
+            """One error naming the field for anything but a number in [0, 1] (null included:
+            leaving `threshold` out is how to give none)."""
+            try:
+                return check_threshold(value)
+            except ValueError:
+                raise PydanticCustomError(
+                    "threshold_range",
+                    "threshold must be a number from 0 to 1 (leave it out for the model's "
+                    "own), got {value}",
+                    {"value": json.dumps(value) if _is_json(value) else type(value).__name__},
+                ) from None
 
         @field_validator("top_k", "explain_top_k", mode="before")
         @classmethod
@@ -189,15 +225,24 @@ class ClassifyRequestFields(Protocol):
     def truncation(self) -> TruncationStrategy: ...
 
     @property
+    def threshold(self) -> float | None: ...
+
+    @property
     def explain(self) -> bool: ...
 
     @property
     def explain_top_k(self) -> int: ...
 
+    @property
+    def model_fields_set(self) -> set[str]: ...
+
 
 class LabelScore(BaseModel):
     label: str
-    score: float = Field(description="Softmax probability, or the logit with raw_scores.")
+    score: float = Field(
+        description="Probability (softmax; a multi-label model's: sigmoid), or the logit with "
+        "raw_scores."
+    )
 
 
 class CoreWordResult(BaseModel):
@@ -219,10 +264,29 @@ class CoreWordResult(BaseModel):
 
 
 class DocumentResult(BaseModel):
-    id: str | None = Field(None, description="The document's id, when the request gave one.")
-    label: str = Field(description="The most probable label.")
-    score: float = Field(description="Probability of `label`, or its logit with raw_scores.")
-    labels: list[LabelScore] = Field(description="The top_k labels, best first.")
+    # Left out of the answer when not set (the route answers with `exclude_unset`).
+    id: str | SkipJsonSchema[None] = Field(
+        None,
+        json_schema_extra=_without_default,
+        description="The document's id, when the request gave one.",
+    )
+    label: str | None = Field(
+        description="The most probable label; for a multi-label model the best label it "
+        "gives, null when it gives none."
+    )
+    score: float | None = Field(
+        description="Probability of `label`, or its logit with raw_scores; null with `label`."
+    )
+    labels: list[LabelScore] = Field(
+        description="The top_k labels, best first; for a multi-label model every label whose "
+        "probability is at or above its threshold, best first (possibly none)."
+    )
+    scores: list[LabelScore] | SkipJsonSchema[None] = Field(
+        None,
+        json_schema_extra=_without_default,
+        description="Multi-label models, when the request gives top_k: the top_k most "
+        "probable labels, best first, given or not.",
+    )
     core: list[CoreWordResult] | SkipJsonSchema[None] = Field(
         None,
         json_schema_extra=_without_default,
@@ -259,6 +323,14 @@ class ModelInfo(BaseModel):
     provider: str = Field(description="ONNX Runtime execution provider in use.")
     precision: str = Field(description="The artifact's graph being run: fp32, int8 or fp16.")
     labels: list[str]
+    problem_type: str = Field(
+        description="single_label_classification (softmax, one label per document) or "
+        "multi_label_classification (a sigmoid per label, every label at or above its "
+        "threshold)."
+    )
+    thresholds: dict[str, float] | None = Field(
+        description="Multi-label: each label's decision threshold; null for single-label."
+    )
     max_length: int = Field(description="Tokens per document after truncation.")
     metrics: dict[str, Any] = Field(description="Test-split metrics from metadata.json.")
     warnings: list[str] = Field(

@@ -23,7 +23,7 @@ class BatchPrediction:
     """Model outputs for a batch, one row per document in batch order."""
 
     logits: np.ndarray  # (batch, num_labels) float32
-    probabilities: np.ndarray  # (batch, num_labels) float32, softmax of the logits
+    probabilities: np.ndarray  # (batch, num_labels) float32: softmax, or sigmoid (multi-label)
     kept_kv_ratio: np.ndarray  # (batch,) float64 in [0, 1]
 
 
