@@ -20,10 +20,11 @@ from transformers.hf_argparser import DataClassType
 from artifact.card import ArtifactError
 from training.args import DataArguments, EvaluateArguments, ModelArguments, RecipeArguments
 from training.artifact import ParityError
+from training.distillation import DistillationArguments
 from training.documents import DataError
 
 DEGENERATE_EXIT_CODE = 3  # --fail-on-degenerate: the artifact is written, the pipeline stops
-TRAIN_GROUPS = (ModelArguments, DataArguments, RecipeArguments)
+TRAIN_GROUPS = (ModelArguments, DataArguments, RecipeArguments, DistillationArguments)
 EVALUATE_GROUPS = (DataArguments, EvaluateArguments)
 COMMANDS = {
     "train": "fine-tune a variant, export the artifact to OUTPUT_DIR/artifact, score it",
@@ -67,7 +68,7 @@ def parse(groups: Sequence[type], argv: Sequence[str], prog: str, description: s
 
 
 def train_command(argv: Sequence[str]) -> int:
-    parser, (model_args, data_args, recipe), _ = parse(
+    parser, (model_args, data_args, recipe, distillation), _ = parse(
         TRAIN_GROUPS, argv, "python -m training train", COMMANDS["train"]
     )
     if not recipe.output_dir:
@@ -82,7 +83,7 @@ def train_command(argv: Sequence[str]) -> int:
         parser.error(str(error))
     from training.train import train
 
-    result = train(model_args, data_args, recipe)
+    result = train(model_args, data_args, recipe, distillation=distillation)
     if result is None:
         return 0
     print(f"artifact: {result.artifact_dir}")

@@ -1,5 +1,6 @@
-"""The optimizer of a run: AdamW as the Trainer builds it, with the parameters the checkpoint
-did not hold (classifier, combining module, combination tokens) at a larger learning rate."""
+"""The Trainer of a run: AdamW as the Trainer builds it, with the parameters the checkpoint did not
+hold (classifier, combining module, combination tokens) at a larger learning rate, and the loss
+against a teacher's logits when the training examples carry them (training/distillation.py)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ from typing import TYPE_CHECKING
 
 import torch
 from transformers import Trainer
+
+from training.distillation import DistillationArguments, distillation_loss
 
 if TYPE_CHECKING:
     from model import CoreBertForSequenceClassification
@@ -35,11 +38,35 @@ class CoreBertTrainer(Trainer):
     model: CoreBertForSequenceClassification  # what training.train builds it with
 
     def __init__(
-        self, *args, new_parameter_names: Collection[str] = (), new_parameters_lr_scale=1.0, **kw
+        self,
+        *args,
+        new_parameter_names: Collection[str] = (),
+        new_parameters_lr_scale=1.0,
+        distillation: DistillationArguments | None = None,
+        **kw,
     ):
         super().__init__(*args, **kw)
         self.new_parameter_names = frozenset(new_parameter_names)
         self.new_parameters_lr_scale = new_parameters_lr_scale
+        self.distillation = distillation
+
+    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+        """The model's own loss, or with teacher logits in the batch (training examples only;
+        validation keeps the plain loss, which picks the best checkpoint) the distillation
+        loss."""
+        teacher = inputs.pop("teacher_logits", None)
+        if teacher is None or self.distillation is None:
+            return super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
+        outputs = model(**inputs)
+        loss = distillation_loss(
+            outputs.logits,
+            teacher.to(outputs.logits.dtype),
+            inputs["labels"],
+            self.distillation.distill_weight,
+            self.distillation.distill_temperature,
+            multi_label=self.model.config.problem_type == "multi_label_classification",
+        )
+        return (loss, outputs) if return_outputs else loss
 
     def create_optimizer(self, model=None):
         optimizer = super().create_optimizer(model)

@@ -19,7 +19,7 @@ import logging
 import shutil
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +45,12 @@ from training.artifact import (
 from training.backbone import load_classifier, resolve_base_model
 from training.checkpointing import CheckpointTimer, TrainingClock
 from training.data import load_splits
+from training.distillation import (
+    TEACHER_DIR,
+    DistillationArguments,
+    cached_teacher_logits,
+    resolve_teacher,
+)
 from training.documents import Document
 from training.evaluate import score_with_probabilities
 from training.optimizer import CoreBertTrainer
@@ -62,12 +68,16 @@ class EncodedDocuments(torch.utils.data.Dataset):
 
     def __init__(self, sequences: list[list[int]], labels: list):
         self.sequences, self.labels = sequences, labels
+        self.teacher_logits: np.ndarray | None = None  # (N, C) when the run distils
 
     def __len__(self) -> int:
         return len(self.sequences)
 
     def __getitem__(self, index: int) -> dict:
-        return {"input_ids": self.sequences[index], "labels": self.labels[index]}
+        example = {"input_ids": self.sequences[index], "labels": self.labels[index]}
+        if self.teacher_logits is not None:
+            example["teacher_logits"] = self.teacher_logits[index]
+        return example
 
 
 @dataclass
@@ -83,7 +93,15 @@ class PaddingCollator:
             "attention_mask": torch.from_numpy(attention_mask),
             # int64 class ids, or float32 (batch, labels) multi-label targets
             "labels": torch.tensor([f["labels"] for f in features]),
+            **teacher_batch(features),
         }
+
+
+def teacher_batch(features: list[dict]) -> dict[str, torch.Tensor]:
+    """The teacher's logits of a distilling run's training batch; nothing otherwise."""
+    if "teacher_logits" not in features[0]:
+        return {}
+    return {"teacher_logits": torch.from_numpy(np.stack([f["teacher_logits"] for f in features]))}
 
 
 @dataclass
@@ -180,6 +198,7 @@ def train(
     data_args: DataArguments,
     recipe: RecipeArguments,
     callbacks: Sequence[TrainerCallback] = (),
+    distillation: DistillationArguments | None = None,
 ) -> RunResult | None:
     """Train, keep the best checkpoint, export the artifact and score it on the test split.
 
@@ -202,12 +221,19 @@ def train(
     clock = TrainingClock(resume_from)
     timed = recipe.save_steps is None and recipe.save_minutes > 0
     timer = [CheckpointTimer(recipe.save_minutes)] if timed else []
+    train_examples = encode_split(tokenizer, splits.train, splits, recipe.max_length, truncation)
+    if distillation is not None and distillation.enabled:
+        teacher = teacher_for(distillation, model_args, data_args, recipe, callbacks)
+        train_examples.teacher_logits = cached_teacher_logits(
+            output_dir, teacher, train_examples.sequences, splits.label_names, recipe.batch_size
+        )
     trainer = CoreBertTrainer(
         model=model,
+        distillation=distillation if distillation is not None and distillation.enabled else None,
         new_parameter_names=new_parameter_names,
         new_parameters_lr_scale=recipe.new_parameters_lr_scale,
         args=trainer_arguments(recipe, checkpoints_dir),
-        train_dataset=encode_split(tokenizer, splits.train, splits, recipe.max_length, truncation),
+        train_dataset=train_examples,
         eval_dataset=encode_split(
             tokenizer, splits.validation, splits, recipe.max_length, truncation
         ),
@@ -355,6 +381,29 @@ def staged_classifier(
     return classifier(LabelRule(MULTI_LABEL, thresholds.values)), thresholds
 
 
+def teacher_for(
+    distillation: DistillationArguments,
+    model_args: ModelArguments,
+    data_args: DataArguments,
+    recipe: RecipeArguments,
+    callbacks: Sequence[TrainerCallback],
+) -> Path:
+    """The teacher's artifact or checkpoint. `--teacher auto` trains the `bert` variant of the
+    same backbone, data and recipe into OUTPUT_DIR/teacher first (a finished one is reused, an
+    interrupted one resumes), in every process of the launch."""
+    if distillation.distill_from:
+        return resolve_teacher(Path(distillation.distill_from))
+    teacher_dir = run_directory(recipe) / TEACHER_DIR
+    if not (teacher_dir / "artifact" / METADATA_FILE).is_file():
+        logger.info("training the teacher (bert) in %s", teacher_dir)
+        teacher_model = replace(
+            model_args, variant="bert", combine_layer=None, paper_combine_layer=None
+        )
+        teacher_recipe = replace(recipe, output_dir=str(teacher_dir), artifact_name=None)
+        train(teacher_model, data_args, teacher_recipe, callbacks)
+    return teacher_dir / "artifact"
+
+
 def training_summary(
     trainer: CoreBertTrainer, recipe: RecipeArguments, resumed_from: str | None
 ) -> dict:
@@ -371,6 +420,7 @@ def training_summary(
         "warmup_ratio": recipe.warmup_ratio,
         "seed": recipe.seed,
         "precision": recipe.precision,
+        "distillation": trainer.distillation.record() if trainer.distillation else None,
         "device": training_device(trainer),
         "best_checkpoint": Path(state.best_model_checkpoint).name
         if state.best_model_checkpoint

@@ -1,0 +1,184 @@
+"""Distillation: the loss against hand-computed values, the teacher's logits from an artifact or a
+checkpoint, computed once and reused, and the errors a wrong teacher gives."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from artifact.runtime import OnnxClassifier
+from tests.artifacts import make_tiny_artifact, tiny_label_names
+from tests.factories import make_tiny_model
+from tests.training.conftest import train_argv
+from training import distillation
+from training.distillation import (
+    DistillationArguments,
+    cached_teacher_logits,
+    distillation_loss,
+    resolve_teacher,
+)
+
+STUDENT = torch.tensor([[2.0, 0.0, -1.0], [0.5, 0.5, 0.0]])
+TEACHER = torch.tensor([[1.0, 1.0, -2.0], [0.0, 2.0, 0.0]])
+LABELS = torch.tensor([0, 1])
+
+
+def softmax(row: list[float], temperature: float) -> list[float]:
+    exps = [math.exp(value / temperature) for value in row]
+    return [e / sum(exps) for e in exps]
+
+
+def hand_kl(temperature: float) -> float:
+    """Mean over the batch of sum_c p_teacher log(p_teacher / p_student), both at T."""
+    total = 0.0
+    for student, teacher in zip(STUDENT.tolist(), TEACHER.tolist(), strict=True):
+        p, q = softmax(teacher, temperature), softmax(student, temperature)
+        total += sum(pc * math.log(pc / qc) for pc, qc in zip(p, q, strict=True))
+    return total / len(STUDENT)
+
+
+def hand_cross_entropy() -> float:
+    rows = zip(STUDENT.tolist(), LABELS.tolist(), strict=True)
+    return sum(-math.log(softmax(row, 1.0)[label]) for row, label in rows) / len(STUDENT)
+
+
+@pytest.mark.parametrize(
+    ("weight", "temperature"), [(0.0, 2.0), (1.0, 1.0), (0.5, 2.0), (0.3, 4.0)]
+)
+def test_loss_is_the_weighted_sum_of_cross_entropy_and_scaled_kl(weight, temperature):
+    expected = (1 - weight) * hand_cross_entropy() + weight * temperature**2 * hand_kl(temperature)
+    got = distillation_loss(STUDENT, TEACHER, LABELS, weight, temperature)
+    assert got.item() == pytest.approx(expected, rel=1e-5)
+
+
+def test_a_student_that_matches_its_teacher_pays_only_the_label_term():
+    for multi_label, labels in ((False, LABELS), (True, torch.tensor([[1, 0, 0], [0, 1, 1]]))):
+        loss = distillation_loss(TEACHER, TEACHER, labels, 1.0, 2.0, multi_label=multi_label)
+        assert loss.item() == pytest.approx(0.0, abs=1e-6)
+
+
+def test_multi_label_soft_term_is_zero_only_at_the_teacher():
+    labels = torch.tensor([[1, 0, 0], [0, 1, 1]])
+    away = distillation_loss(STUDENT, TEACHER, labels, 1.0, 1.0, multi_label=True)
+    assert away.item() > 0.01
+
+
+def test_options_are_checked():
+    with pytest.raises(ValueError, match="not both"):
+        DistillationArguments(distill_from="runs/x", teacher="auto")
+    with pytest.raises(ValueError, match="distill-weight"):
+        DistillationArguments(distill_from="runs/x", distill_weight=1.5)
+    with pytest.raises(ValueError, match="temperature"):
+        DistillationArguments(teacher="auto", distill_temperature=0)
+    assert not DistillationArguments().enabled and DistillationArguments(teacher="auto").enabled
+
+
+def sequences(count: int = 7) -> list[list[int]]:
+    rng = np.random.default_rng(0)
+    return [[2, *rng.integers(10, 60, size=int(n)).tolist(), 3] for n in rng.integers(1, 20, count)]
+
+
+def test_artifact_teacher_logits_equal_the_artifacts_own_run(tmp_path):
+    artifact = make_tiny_artifact(tmp_path / "teacher", variant="bert", num_labels=3)
+    examples = sequences()
+    logits = cached_teacher_logits(tmp_path / "run", artifact, examples, tiny_label_names(3), 3)
+    classifier = OnnxClassifier.from_artifact(artifact)
+    for row, example in enumerate(examples):
+        np.testing.assert_allclose(logits[row], classifier.run([example])[0][0], atol=1e-5)
+
+
+def test_teacher_logits_are_computed_once_then_reused(tmp_path, monkeypatch):
+    artifact = make_tiny_artifact(tmp_path / "teacher", variant="bert", num_labels=3)
+    calls = []
+    original = distillation.teacher_logits
+
+    def counting(*args):
+        calls.append(1)
+        return original(*args)
+
+    monkeypatch.setattr(distillation, "teacher_logits", counting)
+    labels, run = tiny_label_names(3), tmp_path / "run"
+    first = cached_teacher_logits(run, artifact, sequences(), labels, 4)
+    again = cached_teacher_logits(run, artifact, sequences(), labels, 4)
+    np.testing.assert_array_equal(first, again)
+    assert len(calls) == 1
+    cached_teacher_logits(run, artifact, sequences(5), labels, 4)  # other examples: recomputed
+    assert len(calls) == 2
+
+
+def test_checkpoint_teacher_runs_in_pytorch(tmp_path):
+    model = make_tiny_model("bert", num_labels=3)
+    model.config.id2label = dict(enumerate(tiny_label_names(3)))
+    model.save_pretrained(tmp_path / "checkpoint")
+    examples = sequences(3)
+    logits = distillation.teacher_logits(tmp_path / "checkpoint", examples, tiny_label_names(3), 2)
+    with torch.no_grad():
+        alone = model.eval()(input_ids=torch.tensor([examples[0]])).logits[0].numpy()
+    np.testing.assert_allclose(logits[0], alone, atol=1e-5)
+
+
+def test_a_teacher_with_other_labels_is_refused(tmp_path):
+    artifact = make_tiny_artifact(tmp_path / "teacher", variant="bert", num_labels=3)
+    with pytest.raises(ValueError, match="same labels"):
+        cached_teacher_logits(tmp_path / "run", artifact, sequences(), ["a", "b", "c"], 4)
+
+
+def test_a_run_directory_stands_for_its_artifact(tmp_path):
+    artifact = make_tiny_artifact(tmp_path / "run" / "artifact", variant="bert")
+    assert resolve_teacher(tmp_path / "run") == artifact
+    assert resolve_teacher(artifact) == artifact
+    with pytest.raises(FileNotFoundError, match="neither a run directory"):
+        resolve_teacher(tmp_path)
+
+
+def test_teacher_auto_trains_bert_first_then_distils_and_records_it(
+    tiny_base_model, tiny_train_csv, tmp_path
+):
+    from training.__main__ import main
+
+    run = tmp_path / "student"
+    argv = train_argv(tiny_base_model, tiny_train_csv, run, "--variant", "pfc", "--epochs", "1")
+    assert main([*argv, "--teacher", "auto", "--distill-weight", "0.7"]) == 0
+    teacher_metadata = json.loads((run / "teacher" / "artifact" / "metadata.json").read_text())
+    assert teacher_metadata["variant"] == "bert"
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert metrics["training"]["distillation"] == {
+        "teacher": "auto",
+        "weight": 0.7,
+        "temperature": 2.0,
+    }
+    cached = np.load(run / distillation.LOGITS_FILE)
+    assert cached.shape[1] == 3 and np.isfinite(cached).all()
+    # A rerun reuses the finished teacher and the cached logits: nothing is trained again.
+    stamp = (run / "teacher" / "artifact" / "metadata.json").stat().st_mtime_ns
+    assert main([*argv, "--teacher", "auto", "--distill-weight", "0.7"]) == 0
+    assert (run / "teacher" / "artifact" / "metadata.json").stat().st_mtime_ns == stamp
+
+
+def test_the_trainer_uses_the_distillation_loss_when_the_batch_has_teacher_logits(tmp_path):
+    from transformers import TrainingArguments
+
+    from training.optimizer import CoreBertTrainer
+
+    model = make_tiny_model("pfc", num_labels=3).eval()
+    options = DistillationArguments(teacher="auto", distill_weight=0.8, distill_temperature=3.0)
+    trainer = CoreBertTrainer(
+        model=model,
+        args=TrainingArguments(output_dir=str(tmp_path), use_cpu=True, report_to="none"),
+        distillation=options,
+    )
+    input_ids = torch.tensor([[2, 11, 12, 13, 3], [2, 14, 15, 3, 0]])
+    batch = {"input_ids": input_ids, "attention_mask": (input_ids > 0).long(), "labels": LABELS}
+    teacher = torch.tensor([[3.0, -1.0, 0.0], [0.0, 0.0, 4.0]])
+    with torch.no_grad():
+        plain = trainer.compute_loss(model, dict(batch))
+        distilled = trainer.compute_loss(model, {**batch, "teacher_logits": teacher})
+        logits = model(**batch).logits
+    assert plain.item() == pytest.approx(model(**batch).loss.item(), rel=1e-5)
+    expected = distillation_loss(logits, teacher, LABELS, 0.8, 3.0)
+    assert distilled.item() == pytest.approx(expected.item(), rel=1e-5)
+    assert distilled.item() != pytest.approx(plain.item(), rel=1e-3)

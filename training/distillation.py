@@ -1,0 +1,207 @@
+"""Knowledge distillation: the student learns from a fine-tuned teacher's logits as well as from
+the labels.
+
+    loss = (1 - w) * CE(student, label) + w * T^2 * KL(softmax(teacher / T) || softmax(student / T))
+
+(Hinton et al., "Distilling the Knowledge in a Neural Network": the T^2 keeps the soft term's
+gradient scale independent of T). For a multi-label model the soft term is the binary
+cross-entropy against the teacher's sigmoid(teacher / T). The teacher is a run directory, an
+exported artifact or a checkpoint with the same labels and tokenizer; `--teacher auto` trains the
+`bert` variant first, in OUTPUT_DIR/teacher. Teacher logits are computed once per training
+example (each window, under chunked truncation), written to OUTPUT_DIR, and reused by every
+epoch, every resumed sitting and every process of a `torchrun` launch.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.nn import functional
+
+logger = logging.getLogger(__name__)
+
+TEACHER_DIR = "teacher"  # OUTPUT_DIR/teacher: the run `--teacher auto` trains
+LOGITS_FILE = "teacher_logits.npy"
+LOGITS_KEY_FILE = "teacher_logits.json"  # what the cached logits were computed from
+AUTO = "auto"
+
+
+@dataclass
+class DistillationArguments:
+    """`python -m training train` options of distillation (off unless a teacher is named)."""
+
+    distill_from: str | None = field(
+        default=None,
+        metadata={
+            "help": "Teacher to distil from: a run directory, an exported artifact, or a "
+            "checkpoint of a sequence classifier with the same labels and tokenizer."
+        },
+    )
+    teacher: str | None = field(
+        default=None,
+        metadata={
+            "help": "`auto`: train the bert variant as the teacher first, in "
+            "OUTPUT_DIR/teacher (resumable), then distil from it.",
+            "choices": [AUTO],
+        },
+    )
+    distill_weight: float = field(
+        default=0.5, metadata={"help": "Weight w of the teacher term (1 - w for the labels)."}
+    )
+    distill_temperature: float = field(
+        default=2.0, metadata={"help": "Temperature T of the teacher and student softmax."}
+    )
+
+    def __post_init__(self):
+        if self.distill_from and self.teacher:
+            raise ValueError("give --distill-from or --teacher auto, not both")
+        if not 0.0 <= self.distill_weight <= 1.0:
+            raise ValueError(f"--distill-weight must be in [0, 1], got {self.distill_weight}")
+        if self.distill_temperature <= 0:
+            raise ValueError(f"--distill-temperature must be > 0, got {self.distill_temperature}")
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.distill_from or self.teacher)
+
+    def record(self) -> dict:
+        return {
+            "teacher": self.distill_from or self.teacher,
+            "weight": self.distill_weight,
+            "temperature": self.distill_temperature,
+        }
+
+
+def distillation_loss(
+    student: torch.Tensor,
+    teacher: torch.Tensor,
+    labels: torch.Tensor,
+    weight: float,
+    temperature: float,
+    multi_label: bool = False,
+) -> torch.Tensor:
+    """(1 - w) x the hard-label loss + w x T^2 x the soft loss; logits (B, C), labels (B,) class
+    ids or (B, C) 0/1 targets. A batch mean, like the model's own loss."""
+    scaled_student, scaled_teacher = student / temperature, teacher / temperature
+    if multi_label:
+        hard = functional.binary_cross_entropy_with_logits(student, labels.to(student.dtype))
+        soft = functional.binary_cross_entropy_with_logits(
+            scaled_student, torch.sigmoid(scaled_teacher)
+        ) - functional.binary_cross_entropy_with_logits(
+            scaled_teacher, torch.sigmoid(scaled_teacher)
+        )  # minus the teacher's own entropy: a KL, 0 when the student matches
+    else:
+        hard = functional.cross_entropy(student, labels)
+        soft = functional.kl_div(
+            functional.log_softmax(scaled_student, dim=-1),
+            functional.log_softmax(scaled_teacher, dim=-1),
+            reduction="batchmean",
+            log_target=True,
+        )
+    return (1.0 - weight) * hard + weight * temperature**2 * soft
+
+
+# --- the teacher's logits, computed once ----------------------------------------------------
+
+
+def examples_key(sequences: Sequence[Sequence[int]], teacher: Path) -> str:
+    """Fingerprint of the training examples (their token ids) and of the teacher's location."""
+    digest = hashlib.sha256(str(teacher.resolve()).encode())
+    for sequence in sequences:
+        digest.update(np.asarray(sequence, dtype=np.int64).tobytes() + b"|")
+    return digest.hexdigest()
+
+
+def cached_teacher_logits(
+    output_dir: Path,
+    teacher: Path,
+    sequences: Sequence[Sequence[int]],
+    labels: Sequence[str],
+    batch_size: int,
+) -> np.ndarray:
+    """(N, C) teacher logits for the N training examples: read from OUTPUT_DIR when they were
+    computed for the same examples and teacher, else computed now and written there."""
+    key = examples_key(sequences, teacher)
+    logits_path, key_path = output_dir / LOGITS_FILE, output_dir / LOGITS_KEY_FILE
+    cached = json.loads(key_path.read_text()) if key_path.is_file() else {}
+    if cached.get("key") == key and logits_path.is_file():
+        logger.info("teacher logits reused from %s", logits_path)
+        return np.load(logits_path)
+    logits = teacher_logits(teacher, sequences, labels, batch_size)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    staged = logits_path.with_suffix(".tmp.npy")
+    np.save(staged, logits)
+    staged.replace(logits_path)  # atomic: another process of the launch may read it
+    key_path.write_text(json.dumps({"key": key, "teacher": str(teacher), "examples": len(logits)}))
+    return logits
+
+
+def teacher_logits(
+    teacher: Path, sequences: Sequence[Sequence[int]], labels: Sequence[str], batch_size: int
+) -> np.ndarray:
+    """The teacher's logits on the same token ids the student reads, batched by length."""
+    run = _teacher_runner(teacher, labels)
+    order = sorted(range(len(sequences)), key=lambda index: len(sequences[index]))
+    result = np.zeros((len(sequences), len(labels)), dtype=np.float32)
+    for start in range(0, len(order), batch_size):
+        batch = order[start : start + batch_size]
+        result[batch] = run([sequences[index] for index in batch])
+    logger.info("teacher logits computed for %d examples from %s", len(sequences), teacher)
+    return result
+
+
+def resolve_teacher(path: Path) -> Path:
+    """A run directory stands for its artifact; an artifact or a checkpoint is used as is."""
+    if (path / "artifact" / "metadata.json").is_file():
+        return path / "artifact"
+    if (path / "metadata.json").is_file() or (path / "config.json").is_file():
+        return path
+    raise FileNotFoundError(
+        f"teacher {path}: neither a run directory (artifact/metadata.json), an artifact "
+        "(metadata.json) nor a checkpoint (config.json)"
+    )
+
+
+def _teacher_runner(teacher: Path, labels: Sequence[str]):
+    """A function (list of token-id sequences) -> (B, C) logits, for an artifact (ONNX Runtime)
+    or a checkpoint (PyTorch); the teacher's labels must be the student's, in the same order."""
+    if (teacher / "metadata.json").is_file():
+        from artifact.runtime import OnnxClassifier
+
+        classifier = OnnxClassifier.from_artifact(teacher)
+        check_labels(list(classifier.labels), labels, teacher)
+        return lambda batch: classifier.run(batch)[0]
+    from transformers import AutoModelForSequenceClassification
+
+    import model  # noqa: F401  (registers corebert with the Auto classes)
+    from artifact.tokenization import pad_batch
+
+    network = AutoModelForSequenceClassification.from_pretrained(teacher).eval()
+    id2label = network.config.id2label
+    check_labels([id2label[index] for index in range(len(id2label))], labels, teacher)
+
+    def run(batch):
+        input_ids, attention_mask = pad_batch(batch, network.config.pad_token_id or 0)
+        with torch.no_grad():
+            output = network(
+                input_ids=torch.from_numpy(input_ids),
+                attention_mask=torch.from_numpy(attention_mask),
+            )
+        return output.logits.float().numpy()
+
+    return run
+
+
+def check_labels(teacher_labels: Sequence[str], labels: Sequence[str], teacher: Path) -> None:
+    if list(teacher_labels) != list(labels):
+        raise ValueError(
+            f"teacher {teacher} has labels {list(teacher_labels)}; the student's training data "
+            f"has {list(labels)}: a teacher must classify into the same labels, in the same order"
+        )
