@@ -15,17 +15,20 @@ from pathlib import Path
 
 @dataclass(frozen=True)
 class Configuration:
-    """A variant and, for the combining ones, the paper's Lc (of 12 layers)."""
+    """A variant and, for the combining ones, the paper's Lc (of 12 layers); `distilled`: trained
+    with the `bert` piece of the same dataset and settings as its teacher (beyond the paper)."""
 
     variant: str
     paper_layer: int | None = None
+    distilled: bool = False
 
     @property
     def name(self) -> str:
         """`pfc (Lc=7)`: the name in the report's and the benchmarks' tables."""
-        return (
+        name = (
             self.variant if self.paper_layer is None else f"{self.variant} (Lc={self.paper_layer})"
         )
+        return f"{name} + KD" if self.distilled else name
 
     @property
     def paper_row(self) -> str:
@@ -47,8 +50,9 @@ CONFIGS = {
     "c-lc11": Configuration("c", 11),
     "pfc-lc11": Configuration("pfc", 11),
     "pfc-lc7": Configuration("pfc", 7),
+    "pfc-lc7-kd": Configuration("pfc", 7, distilled=True),
 }
-TARGET_CONFIGS = ("pf", "pfc-lc11", "pfc-lc7")  # must match bert within TARGET_POINTS
+TARGET_CONFIGS = ("pf", "pfc-lc11", "pfc-lc7", "pfc-lc7-kd")  # must match bert within TARGET_POINTS
 TARGET_POINTS = 0.5
 
 
@@ -114,14 +118,21 @@ class Piece:
     settings: Settings
 
     @property
+    def key_id(self) -> str:
+        return self.settings.identifier()
+
+    @property
     def key(self) -> str:
-        return f"{self.dataset}-{self.config}-{self.settings.identifier()}"
+        return f"{self.dataset}-{self.config}-{self.key_id}"
 
     @property
     def planned(self) -> bool:
         return self.settings == PLAN[self.dataset]
 
     def command(self, run_dir: Path) -> list[str]:
+        teacher = []
+        if CONFIGS[self.config].distilled:  # the bert piece's run, beside this one
+            teacher = ["--distill-from", str(run_dir.parent / f"{self.dataset}-bert-{self.key_id}")]
         return [
             sys.executable, "-m", "training", "train",
             "--dataset", self.dataset,
@@ -132,6 +143,7 @@ class Piece:
             # Evaluate and keep checkpoints at epoch ends only, so that every piece picks its
             # best checkpoint among the same candidates (resuming then loses at most an epoch).
             "--save-minutes", "0",
+            *teacher,
         ]  # fmt: skip
 
 

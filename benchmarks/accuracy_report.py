@@ -44,8 +44,9 @@ def kept_per_layer(record: dict) -> str:
 
 
 def paper_cell(config: str, dataset: str) -> str:
-    accuracy, macro_f1 = PAPER[CONFIGS[config].paper_row][dataset]
-    return f"{accuracy} / {macro_f1}"
+    """The paper's accuracy / macro-F1 for the row ("–" for a configuration it did not run)."""
+    row = PAPER.get(CONFIGS[config].paper_row)
+    return "–" if row is None else f"{row[dataset][0]} / {row[dataset][1]}"
 
 
 def planned_sizes(dataset: str) -> str:
@@ -350,9 +351,10 @@ def render_report(records: list[dict], checks: list[dict] | None = None) -> str:
 
 def variant_label(config: Configuration) -> str:
     """The README's name for a configuration: `c`, Lc = 11 in code font."""
-    if config.paper_layer is None:
-        return f"`{config.variant}`"
-    return f"`{config.variant}`, Lc = {config.paper_layer}"
+    label = f"`{config.variant}`"
+    if config.paper_layer is not None:
+        label += f", Lc = {config.paper_layer}"
+    return label + (", distilled from `bert`" if config.distilled else "")
 
 
 def dataset_heading(dataset: str) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import asdict, replace
+from pathlib import Path
 
 from benchmarks.accuracy_plan import PLAN
 from benchmarks.accuracy_report import (
@@ -54,6 +55,7 @@ def test_readme_table_gives_points_against_bert_and_bolds_misses():
         "`c`, Lc = 11",
         "`pfc`, Lc = 11",
         "`pfc`, Lc = 7",
+        "`pfc`, Lc = 7, distilled from `bert`",
     ]
 
 
@@ -131,7 +133,7 @@ def test_wall_times_say_when_a_resumed_piece_left_its_first_sitting_untimed():
         "resumed_from": "checkpoint-9",
     }
     whole = wall_times({("imdb", "bert"): straight})
-    assert "IMDB 10 min for 1 of 6" in whole and "resumed" not in whole
+    assert "IMDB 10 min for 1 of 7" in whole and "resumed" not in whole
     partial = wall_times({("imdb", "bert"): straight, ("imdb", "pfc-lc7"): resumed})
     assert "IMDB at least 15 min (pfc (Lc=7) resumed" in partial
     assert wall_times({}) == ""
@@ -146,3 +148,14 @@ def test_replace_section_rewrites_only_its_own_section(tmp_path):
     )
     replace_section(readme, "other", "appended")
     assert readme.read_text().endswith("<!-- other:start -->\nappended\n<!-- other:end -->\n")
+
+
+def test_a_distilled_piece_learns_from_the_bert_piece_of_its_dataset(tmp_path):
+    from benchmarks.accuracy_plan import Piece
+
+    piece = Piece("imdb", "pfc-lc7-kd", PLAN["imdb"])
+    command = piece.command(tmp_path / "runs" / piece.key)
+    teacher = Path(command[command.index("--distill-from") + 1])
+    assert teacher == tmp_path / "runs" / Piece("imdb", "bert", PLAN["imdb"]).key
+    plain = Piece("imdb", "pfc-lc7", PLAN["imdb"]).command(tmp_path / "runs" / "x")
+    assert "--distill-from" not in plain
