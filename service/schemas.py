@@ -252,8 +252,8 @@ class CoreWordResult(BaseModel):
     start: int = Field(description="Character offset of the word's start in the text.")
     end: int = Field(description="Character offset just past the word's end.")
     score: float = Field(
-        description="Its importance in the last layer that scored it, 1.0 for the document's "
-        "most important word."
+        description="Its importance in the last pruning layer that scored it, relative to the "
+        "word that layer ranked first: 1.0 for the document's most important word."
     )
     kept_layers: int = Field(
         description="Pruning layers it stayed a key/value of (all of them when never pruned)."
