@@ -37,9 +37,9 @@ def tiny_artifact(request, tmp_path_factory):
     return make_tiny_artifact(tmp_path_factory.mktemp(request.param) / "artifact", request.param)
 
 
-def test_has_the_four_files_and_nothing_half_written(tiny_artifact):
+def test_has_the_four_files_the_explain_graph_and_nothing_half_written(tiny_artifact):
     assert sorted(p.name for p in tiny_artifact.iterdir()) == [
-        "labels.json", "metadata.json", "model.onnx", "tokenizer.json",
+        "labels.json", "metadata.json", "model.explain.onnx", "model.onnx", "tokenizer.json",
     ]  # fmt: skip
     assert [p.name for p in tiny_artifact.parent.iterdir()] == ["artifact"]
 
