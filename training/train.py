@@ -197,8 +197,8 @@ def train(
     model_args: ModelArguments,
     data_args: DataArguments,
     recipe: RecipeArguments,
-    callbacks: Sequence[TrainerCallback] = (),
     distillation: DistillationArguments | None = None,
+    callbacks: Sequence[TrainerCallback] = (),
 ) -> RunResult | None:
     """Train, keep the best checkpoint, export the artifact and score it on the test split.
 
@@ -400,7 +400,7 @@ def teacher_for(
             model_args, variant="bert", combine_layer=None, paper_combine_layer=None
         )
         teacher_recipe = replace(recipe, output_dir=str(teacher_dir), artifact_name=None)
-        train(teacher_model, data_args, teacher_recipe, callbacks)
+        train(teacher_model, data_args, teacher_recipe, callbacks=callbacks)
     return teacher_dir / "artifact"
 
 

@@ -108,7 +108,7 @@ def test_default_training_command_parses(tmp_path):
     from training.corpora import CORPORA
 
     argv = default_training_argv(tmp_path / "default")
-    _, (model_args, data_args, recipe), _ = parse(TRAIN_GROUPS, argv, "train", "")
+    _, (model_args, data_args, recipe, _), _ = parse(TRAIN_GROUPS, argv, "train", "")
     assert model_args.variant == "pfc"
     assert data_args.dataset == "bbc" and "bbc" in CORPORA
     assert recipe.max_length == 128

@@ -15,7 +15,7 @@ from training.recipes import RECIPES, get_recipe
 
 
 def recipe_args(*argv: str) -> RecipeArguments:
-    _, (_, _, recipe), _ = parse(TRAIN_GROUPS, ["--output-dir", "x", *argv], "test", "")
+    _, (_, _, recipe, _), _ = parse(TRAIN_GROUPS, ["--output-dir", "x", *argv], "test", "")
     return recipe
 
 

@@ -133,7 +133,7 @@ def test_config_file_sets_options_and_the_command_line_wins(tmp_path):
     config = tmp_path / "run.yaml"
     config.write_text("dataset: bbc\nvariant: pf\nepochs: 4\nkeep-ratio: 0.8\n", encoding="utf-8")
     argv = ["--config", str(config), "--epochs", "1", "--output-dir", str(tmp_path)]
-    _, (model_args, data_args, recipe), _ = parse(TRAIN_GROUPS, argv, "test", "")
+    _, (model_args, data_args, recipe, _), _ = parse(TRAIN_GROUPS, argv, "test", "")
 
     assert (model_args.variant, model_args.keep_ratio) == ("pf", 0.8)
     assert data_args.dataset == "bbc"
