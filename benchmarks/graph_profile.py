@@ -27,16 +27,11 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from benchmarks.model_speed import COMMON, SHAPES  # noqa: E402
+
 SECTION = "graph_profile"
-MINILM = dict(
-    hidden_size=384,
-    num_hidden_layers=6,
-    num_attention_heads=12,
-    intermediate_size=1536,
-    max_position_embeddings=512,
-    vocab_size=30522,
-    num_labels=5,
-)
 
 
 def export_default_shape(path: Path) -> None:
@@ -49,7 +44,8 @@ def export_default_shape(path: Path) -> None:
     from model.onnx_export import export_onnx
 
     torch.manual_seed(0)
-    model = CoreBertForSequenceClassification(CoreBertConfig.for_variant("pfc", **MINILM))
+    shape = {**SHAPES["minilm"], **COMMON}
+    model = CoreBertForSequenceClassification(CoreBertConfig.for_variant("pfc", **shape))
     export_onnx(model.eval(), path)
 
 
@@ -135,7 +131,6 @@ def main() -> None:
     if args.export:
         export_default_shape(args.export)
         return
-    sys.path.insert(0, str(ROOT))
     from benchmarks.doc_sections import replace_section
     from training.precisions import write_int8
 
