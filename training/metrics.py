@@ -42,15 +42,7 @@ def classification_metrics(
             f1_score(true_ids, predicted_ids, labels=class_ids, average="micro", zero_division=0)
         ),
         "num_documents": len(true_ids),
-        "per_class": {
-            name: {
-                "precision": float(precision[i]),
-                "recall": float(recall[i]),
-                "f1": float(f1[i]),
-                "support": int(support[i]),
-            }
-            for i, name in enumerate(label_names)
-        },
+        "per_class": per_class(label_names, precision, recall, f1, support),
         "confusion_matrix": confusion_matrix(true_ids, predicted_ids, labels=class_ids).tolist(),
     }
 
@@ -101,13 +93,18 @@ def multilabel_metrics(
         "num_documents": int(true_labels.shape[0]),
         "mean_true_labels": float(true_labels.sum(axis=1).mean()),
         "mean_predicted_labels": float(predicted_labels.sum(axis=1).mean()),
-        "per_class": {
-            name: {
-                "precision": float(precision[i]),
-                "recall": float(recall[i]),
-                "f1": float(f1[i]),
-                "support": int(support[i]),
-            }
-            for i, name in enumerate(label_names)
-        },
+        "per_class": per_class(label_names, precision, recall, f1, support),
+    }
+
+
+def per_class(label_names, precision, recall, f1, support) -> dict[str, dict]:
+    """Precision, recall, F1 and support of each label, by name (sklearn's per-label arrays)."""
+    return {
+        name: {
+            "precision": float(precision[i]),
+            "recall": float(recall[i]),
+            "f1": float(f1[i]),
+            "support": int(support[i]),
+        }
+        for i, name in enumerate(label_names)
     }
