@@ -14,7 +14,7 @@ import onnxruntime as ort
 import pytest
 from transformers import TrainerCallback
 
-from artifact.files import PRECISION_FILES
+from artifact.files import EXPLAIN_FILE, PRECISION_FILES
 from artifact.runtime import OnnxClassifier
 from tests.artifacts import tiny_documents
 from tests.training.conftest import labelled_rows, train_argv, write_csv
@@ -56,7 +56,7 @@ def test_run_writes_artifact_metrics_split_and_config(finished_run, tiny_train_c
 
     lower = [PRECISION_FILES[p] for p in ("int8", "fp16") if metadata["precisions"][p]["file"]]
     assert sorted(p.name for p in artifact.iterdir()) == sorted([
-        "labels.json", "metadata.json", "model.onnx", "tokenizer.json", *lower,
+        "labels.json", "metadata.json", "model.onnx", EXPLAIN_FILE, "tokenizer.json", *lower,
     ])  # fmt: skip
     assert json.loads((artifact / "labels.json").read_text()) == ["politics", "sport", "tech"]
     assert metadata["variant"] == "pfc" and metadata["max_length"] == 48
