@@ -21,8 +21,15 @@ PROMETHEUS_CONFIG = harness.ROOT / "deploy" / "prometheus" / "prometheus.yml"
 SERVICE_JOB = "corebert"
 
 
+def discovery_keys(job: dict) -> list[str]:
+    """The keys of `job` that say where its targets are: `static_configs` and every
+    `*_sd_configs` (the service job's `dns_sd_configs` in the Compose stack)."""
+    return [key for key in job if key == "static_configs" or key.endswith("_sd_configs")]
+
+
 def scrape_config_for(target: str, listen_address: str, scrape_interval: str = "1s") -> dict:
-    """deploy/prometheus/prometheus.yml with the service job pointed at `target`, the
+    """deploy/prometheus/prometheus.yml with the service job pointed at `target` (its Docker DNS
+    discovery of the Compose stack's replicas swapped for that one static target), the
     self-scrape job at `listen_address`, and every interval shortened for a test."""
     config = yaml.safe_load(PROMETHEUS_CONFIG.read_text())
     config["global"]["scrape_interval"] = scrape_interval
@@ -34,6 +41,8 @@ def scrape_config_for(target: str, listen_address: str, scrape_interval: str = "
         job["scrape_interval"] = scrape_interval
         job["scrape_timeout"] = scrape_interval
         address = target if name == SERVICE_JOB else listen_address
+        for key in discovery_keys(job):
+            del job[key]
         job["static_configs"] = [{"targets": [address]}]
     return config
 

@@ -1,5 +1,6 @@
 """docker-compose.yml (GPU) and its CPU override: valid against the Compose specification, and
-wired together: trainer -> api -> prometheus -> grafana, with the files from deploy/.
+wired together: trainer -> api (replicas: `docker compose up --scale api=3`) -> nginx on the
+host's port 8000, prometheus finding every api replica -> grafana, with the files from deploy/.
 
 `docker compose config` resolves the files exactly as Compose will run them (merging the CPU
 override, `!reset` included) without a Docker engine, and rejects any file that breaks the
@@ -21,6 +22,7 @@ import pytest
 import yaml
 
 from tests.deploy.grafana import GRAFANA_DIR
+from tests.deploy.prometheus import PROMETHEUS_CONFIG, SERVICE_JOB, discovery_keys
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 GPU_FILES = ["docker-compose.yml"]
@@ -98,9 +100,9 @@ def test_compose_files_validate_against_the_compose_spec():
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-def test_stack_has_the_four_services(gpu_stack, cpu_stack):
+def test_stack_has_the_five_services(gpu_stack, cpu_stack):
     for stack in (gpu_stack, cpu_stack):
-        assert set(stack["services"]) == {"trainer", "api", "prometheus", "grafana"}
+        assert set(stack["services"]) == {"trainer", "api", "nginx", "prometheus", "grafana"}
 
 
 def test_trainer_builds_the_default_model_once_into_the_shared_volume(gpu_stack):
@@ -126,10 +128,26 @@ def test_api_serves_the_trained_model_on_a_gpu_after_the_trainer(gpu_stack):
     assert artifacts["source"] == "artifacts" and artifacts["read_only"] is True
     trainer_output = gpu_stack["services"]["trainer"]["command"][-1]
     assert api["environment"]["COREBERT_MODEL_DIR"] == f"{trainer_output}/artifact"
-    port = api["environment"]["COREBERT_PORT"]
-    assert [(p["target"], p["published"]) for p in api["ports"]] == [(int(port), port)]
-    assert port == "8000"
+    assert api["environment"]["COREBERT_PORT"] == "8000"
     assert api["healthcheck"]["test"] == ["CMD", "python", "/opt/corebert/healthcheck.py"]
+
+
+def test_api_scales_to_replicas_behind_nginx_on_the_host_port(gpu_stack, cpu_stack):
+    """`docker compose up --scale api=3` works: the api publishes no host port (replicas cannot
+    share one) and has no fixed container name; nginx publishes the port the service listens on."""
+    for stack in (gpu_stack, cpu_stack):
+        api, nginx = stack["services"]["api"], stack["services"]["nginx"]
+        port = api["environment"]["COREBERT_PORT"]
+        assert not api.get("ports"), "replicas cannot share a host port: nginx publishes it"
+        assert "container_name" not in api, "a fixed container name cannot be scaled"
+        assert [str(exposed) for exposed in api.get("expose", [])] == [port]
+        assert [(p["target"], p["published"]) for p in nginx["ports"]] == [(int(port), port)]
+        published = [
+            (name, p["published"])
+            for name, service in stack["services"].items()
+            for p in service.get("ports", [])
+        ]
+        assert [name for name, host_port in published if host_port == port] == ["nginx"]
 
 
 def test_cpu_override_drops_the_gpu_and_builds_a_cpu_image(gpu_stack, cpu_stack):
@@ -140,22 +158,27 @@ def test_cpu_override_drops_the_gpu_and_builds_a_cpu_image(gpu_stack, cpu_stack)
     assert not api["build"]["args"]["SERVE_BASE_IMAGE"].startswith("nvidia/")
     assert api["environment"]["COREBERT_DEVICE"] == "cpu"
     assert api["image"] != gpu_api["image"], "the CPU image must not overwrite the GPU one"
-    for key in ("command", "depends_on", "ports", "healthcheck", "volumes"):
-        assert api[key] == gpu_api[key], key
-    for name in ("trainer", "prometheus", "grafana"):
+    for key in ("command", "depends_on", "expose", "ports", "healthcheck", "volumes"):
+        assert api.get(key) == gpu_api.get(key), key
+    for name in ("trainer", "nginx", "prometheus", "grafana"):
         assert cpu_stack["services"][name] == gpu_stack["services"][name], name
 
 
-def test_prometheus_scrapes_the_api_with_the_config_from_deploy(gpu_stack):
+def test_prometheus_finds_every_api_replica_with_the_config_from_deploy(gpu_stack):
+    """One Prometheus config, deploy/prometheus/prometheus.yml: its service job finds every
+    replica of `api` through Docker's DNS (one A record, one target, per replica)."""
     prometheus = gpu_stack["services"]["prometheus"]
     config_mount = mounts(prometheus)["/etc/prometheus/prometheus.yml"]
-    config_path = REPO_ROOT / "deploy" / "prometheus" / "prometheus.yml"
-    assert Path(config_mount["source"]) == config_path
+    assert Path(config_mount["source"]) == PROMETHEUS_CONFIG
     assert f"--config.file={config_mount['target']}" in prometheus["command"]
-    config = yaml.safe_load(config_path.read_text())
-    (job,) = [job for job in config["scrape_configs"] if job["job_name"] == "corebert"]
+    assert sorted(PROMETHEUS_CONFIG.parent.iterdir()) == [PROMETHEUS_CONFIG]
+    config = yaml.safe_load(PROMETHEUS_CONFIG.read_text())
+    (job,) = [job for job in config["scrape_configs"] if job["job_name"] == SERVICE_JOB]
+    assert discovery_keys(job) == ["dns_sd_configs"], "a static target sees one replica"
+    (dns,) = job["dns_sd_configs"]
     api_port = gpu_stack["services"]["api"]["environment"]["COREBERT_PORT"]
-    assert job["static_configs"] == [{"targets": [f"api:{api_port}"]}]
+    assert dns["names"] == ["api"] and dns.get("type", "SRV") == "A", dns
+    assert str(dns["port"]) == api_port
     assert job.get("metrics_path", "/metrics") == "/metrics"
 
 
@@ -181,7 +204,7 @@ def test_grafana_is_provisioned_from_deploy(gpu_stack):
 
 
 def test_third_party_images_are_pinned(gpu_stack):
-    for name in ("prometheus", "grafana"):
+    for name in ("nginx", "prometheus", "grafana"):
         image = gpu_stack["services"][name]["image"]
         _, _, tag = image.rpartition(":")
         assert tag and tag != "latest" and any(c.isdigit() for c in tag), image

@@ -1,9 +1,10 @@
 """Every PromQL expression of every provisioned dashboard, run through a real Prometheus.
 
 Debian's `prometheus` scrapes the service (`python -m service` on a tiny artifact) with the
-scrape config from deploy/, its target rewritten to the test service and its interval cut to
-1 s. A bounded load, valid and invalid requests, moves every series; then each panel query, its
-Grafana variables replaced by concrete values, must return at least one finite sample.
+scrape config from deploy/, its discovery of the Compose replicas swapped for the test service
+as a static target and its interval cut to 1 s. A bounded load, valid and invalid requests,
+moves every series; then each panel query, its Grafana variables replaced by concrete values,
+must return at least one finite sample.
 """
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""deploy/prometheus/prometheus.yml passes `promtool check config` and agrees with Grafana."""
+"""deploy/prometheus/prometheus.yml, the one Prometheus config of the Compose stack, passes
+`promtool check config`, agrees with Grafana, and is what the tests' own Prometheus runs."""
 
 from __future__ import annotations
 
@@ -10,7 +11,12 @@ import pytest
 import yaml
 
 from tests.deploy.grafana import GRAFANA_DIR
-from tests.deploy.prometheus import PROMETHEUS_CONFIG, SERVICE_JOB
+from tests.deploy.prometheus import (
+    PROMETHEUS_CONFIG,
+    SERVICE_JOB,
+    discovery_keys,
+    scrape_config_for,
+)
 
 
 def test_promtool_accepts_the_config():
@@ -39,3 +45,40 @@ def test_grafana_rate_interval_follows_the_scrape_interval():
         (GRAFANA_DIR / "provisioning" / "datasources" / "prometheus.yml").read_text()
     )["datasources"]
     assert datasource["jsonData"]["timeInterval"] == interval
+
+
+def test_the_tests_prometheus_runs_the_config_with_only_its_targets_replaced():
+    """The dashboard and replica tests run deploy/'s config with the service job's Docker DNS
+    discovery (no Docker here) swapped for static targets on 127.0.0.1 and shorter intervals;
+    nothing else may differ, or they would test another config."""
+    service, listen = "127.0.0.1:18000", "127.0.0.1:19090"
+    tested = scrape_config_for(service, listen, scrape_interval="1s")
+    jobs = {job["job_name"]: job for job in tested["scrape_configs"]}
+    for name, job in jobs.items():
+        assert discovery_keys(job) == ["static_configs"], (name, job)
+    assert jobs[SERVICE_JOB]["static_configs"] == [{"targets": [service]}]
+    assert all(
+        job["static_configs"] == [{"targets": [listen]}]
+        for name, job in jobs.items()
+        if name != SERVICE_JOB
+    )
+
+    def without_targets_and_intervals(config: dict) -> dict:
+        intervals = ("scrape_interval", "evaluation_interval")
+        config = {
+            **config,
+            "global": {k: v for k, v in config["global"].items() if k not in intervals},
+        }
+        config["scrape_configs"] = [
+            {
+                key: value
+                for key, value in job.items()
+                if key not in discovery_keys(job)
+                and key not in ("scrape_interval", "scrape_timeout")
+            }
+            for job in config["scrape_configs"]
+        ]
+        return config
+
+    deployed = yaml.safe_load(PROMETHEUS_CONFIG.read_text())
+    assert without_targets_and_intervals(tested) == without_targets_and_intervals(deployed)
