@@ -9,7 +9,7 @@ from __future__ import annotations
 import contextlib
 import math
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import httpx
@@ -27,10 +27,14 @@ def discovery_keys(job: dict) -> list[str]:
     return [key for key in job if key == "static_configs" or key.endswith("_sd_configs")]
 
 
-def scrape_config_for(target: str, listen_address: str, scrape_interval: str = "1s") -> dict:
+def scrape_config_for(
+    target: str | Sequence[str], listen_address: str, scrape_interval: str = "1s"
+) -> dict:
     """deploy/prometheus/prometheus.yml with the service job pointed at `target` (its Docker DNS
-    discovery of the Compose stack's replicas swapped for that one static target), the
-    self-scrape job at `listen_address`, and every interval shortened for a test."""
+    discovery of the Compose stack's replicas swapped for those static targets: one address, or
+    several replicas), the self-scrape job at `listen_address`, and every interval shortened for
+    a test."""
+    targets = [target] if isinstance(target, str) else list(target)
     config = yaml.safe_load(PROMETHEUS_CONFIG.read_text())
     config["global"]["scrape_interval"] = scrape_interval
     config["global"]["evaluation_interval"] = scrape_interval
@@ -40,16 +44,17 @@ def scrape_config_for(target: str, listen_address: str, scrape_interval: str = "
     for name, job in jobs.items():
         job["scrape_interval"] = scrape_interval
         job["scrape_timeout"] = scrape_interval
-        address = target if name == SERVICE_JOB else listen_address
+        addresses = targets if name == SERVICE_JOB else [listen_address]
         for key in discovery_keys(job):
             del job[key]
-        job["static_configs"] = [{"targets": [address]}]
+        job["static_configs"] = [{"targets": addresses}]
     return config
 
 
 @contextlib.contextmanager
-def serve(binary: str, scrape_target: str, workdir: Path) -> Iterator[str]:
-    """A real Prometheus on 127.0.0.1 scraping `scrape_target`; yields its base URL."""
+def serve(binary: str, scrape_target: str | Sequence[str], workdir: Path) -> Iterator[str]:
+    """A real Prometheus on 127.0.0.1 scraping `scrape_target` (one address, or every replica's);
+    yields its base URL."""
     address = f"{harness.HOST}:{harness.free_port()}"
     config_path = workdir / "prometheus.yml"
     config_path.write_text(yaml.safe_dump(scrape_config_for(scrape_target, address)))

@@ -9,18 +9,14 @@ are stopped when the test's ExitStack closes, whatever happened.
 from __future__ import annotations
 
 import contextlib
-import os
 import sys
-from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from subprocess import Popen
 
 import httpx
-import yaml
 
 from benchmarks import harness
-from tests.deploy import prometheus
 
 # Small and fast: one ONNX Runtime thread each, fp32 (scores comparable at 1e-5 whatever the
 # batch), a drain short enough for a test.
@@ -94,35 +90,3 @@ class Replicas:
             if line.startswith('corebert_requests_total{status="200"}')
         )
         return float(line.split()[-1])
-
-
-@contextlib.contextmanager
-def prometheus_scraping(binary: str, targets: Sequence[str], workdir: Path) -> Iterator[str]:
-    """A real Prometheus on 127.0.0.1, as tests/deploy/prometheus.serve starts it, whose service
-    job scrapes every one of `targets`; yields its base URL."""
-    address = f"{harness.HOST}:{harness.free_port()}"
-    config = prometheus.scrape_config_for(targets[0], address)
-    (job,) = [job for job in config["scrape_configs"] if job["job_name"] == prometheus.SERVICE_JOB]
-    job["static_configs"] = [{"targets": list(targets)}]
-    config_path = workdir / "prometheus.yml"
-    config_path.write_text(yaml.safe_dump(config))
-    log = workdir / "prometheus.log"
-    command = [
-        binary,
-        f"--config.file={config_path}",
-        f"--storage.tsdb.path={workdir / 'tsdb'}",
-        f"--web.listen-address={address}",
-        "--log.level=warn",
-    ]
-    url = f"http://{address}"
-    with harness.running(command, log, os.environ, cwd=workdir) as process:
-        harness.wait_until(
-            lambda: (
-                harness.alive(process, log)
-                and httpx.get(f"{url}/-/ready", timeout=2).status_code == 200
-            ),
-            timeout_s=60,
-            what=f"Prometheus to be ready at {url}",
-            log=log,
-        )
-        yield url

@@ -31,7 +31,7 @@ from benchmarks import harness
 from tests.artifacts import tiny_documents
 from tests.deploy import k8s, nginx, prometheus
 from tests.deploy.grafana import dashboard_paths, load_dashboard, panel_queries, substitute
-from tests.deploy.replicas import Replica, Replicas, prometheus_scraping
+from tests.deploy.replicas import Replica, Replicas
 from tests.deploy.test_dashboard_queries import prometheus_binary
 
 NUM_LABELS = 3
@@ -195,9 +195,7 @@ def scenario(tiny_artifact: Path, tmp_path_factory: pytest.TempPathFactory) -> I
         for replica in replicas.members:
             replicas.start(replica)
         addresses = [replica.address for replica in replicas.members]
-        prometheus_url = stack.enter_context(
-            prometheus_scraping(prometheus_path, addresses, workdir)
-        )
+        prometheus_url = stack.enter_context(prometheus.serve(prometheus_path, addresses, workdir))
         nginx_url, nginx_access_log = stack.enter_context(nginx.serve(addresses, workdir))
         for replica in replicas.members:
             replicas.wait_ready(replica)
