@@ -36,6 +36,9 @@ class CoreBertConfig(BertConfig):
             `mean` (mean of the real tokens). With combining, the classifier always reads the
             mean of the m combined tokens (docs/method.md) and this must be `mean`.
         gumbel_tau: temperature of the Gumbel-softmax assignment in training.
+        prune_queries: beyond the paper: a token a layer drops from the keys/values also stops
+            being a query and skips the FFN from then on; it keeps its last hidden state, which
+            still takes part in combining and pooling (docs/design.md).
         variant: accepted only to check a stored config: it must name what the values make.
         problem_type (a `PretrainedConfig` argument): `single_label_classification` (default:
             cross-entropy, softmax) or `multi_label_classification` (binary cross-entropy with
@@ -54,6 +57,7 @@ class CoreBertConfig(BertConfig):
         num_combination_tokens: int = variants.DEFAULT_NUM_COMBINATION_TOKENS,
         pooling: str = "pooler",
         gumbel_tau: float = variants.DEFAULT_GUMBEL_TAU,
+        prune_queries: bool = False,
         variant: str | None = None,
         **kwargs,
     ):
@@ -66,6 +70,7 @@ class CoreBertConfig(BertConfig):
         self.num_combination_tokens = int(num_combination_tokens)
         self.pooling = pooling
         self.gumbel_tau = float(gumbel_tau)
+        self.prune_queries = bool(prune_queries)
         self._validate()
         if variant is not None and variant != self.variant:
             raise ValueError(
@@ -129,6 +134,7 @@ class CoreBertConfig(BertConfig):
             "num_combination_tokens": self.num_combination_tokens,
             "pooling": self.pooling,
             "gumbel_tau": self.gumbel_tau,
+            "prune_queries": self.prune_queries,
         }
 
     def _validate(self) -> None:

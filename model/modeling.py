@@ -279,14 +279,21 @@ class CoreBertEncoder(nn.Module):
             keys_values, key_mask = self.keys_values(hidden, kv, query_mask, num_positions)
             last = number == self.config.num_pruning_layers
             scoring = self.prunes_after(number) or (trace is not None and last)
-            hidden, received = self.layer[number - 1](
-                hidden, keys_values, key_mask, query_mask if scoring else None
-            )
+            if self.config.prune_queries and kv.index is not None:
+                hidden, received = self.kept_tokens_layer(
+                    number, hidden, kv, (keys_values, key_mask), scoring
+                )
+                queries_mask = key_mask  # the kept tokens and the combination tokens
+            else:
+                hidden, received = self.layer[number - 1](
+                    hidden, keys_values, key_mask, query_mask if scoring else None
+                )
+                queries_mask = query_mask
             if trace is not None:
                 trace.attended(kv.index, kv.mask)
             if received is None:
                 continue
-            scores = reduction.importance_scores(received, query_mask, kv.mask.shape[1])  # (B, K)
+            scores = reduction.importance_scores(received, queries_mask, kv.mask.shape[1])
             if trace is not None:
                 trace.scored(kv.index, kv.mask, scores)
             if self.prunes_after(number):
@@ -294,6 +301,29 @@ class CoreBertEncoder(nn.Module):
         if not kept_counts:  # combining at layer 1
             return hidden, token_mask.new_zeros(token_mask.shape[0], 0, dtype=torch.long)
         return hidden, torch.stack(kept_counts, dim=1)
+
+    def kept_tokens_layer(
+        self,
+        number: int,
+        hidden: torch.Tensor,
+        kv: KeyValueSet,
+        keys_values_and_mask: tuple[torch.Tensor, torch.Tensor],
+        scoring: bool,
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """`prune_queries`: layer `number` over the kept tokens and the combination tokens alone
+        (queries = keys/values, (B, K + m, D)); the dropped tokens keep their states."""
+        keys_values, key_mask = keys_values_and_mask
+        updated, received = self.layer[number - 1](
+            keys_values, keys_values, key_mask, key_mask if scoring else None
+        )
+        num_kept = kv.mask.shape[1]
+        num_positions = hidden.shape[1] - (keys_values.shape[1] - num_kept)
+        documents = hidden[:, :num_positions]
+        assert kv.index is not None, "called only once a layer has pruned"
+        kept = torch.where(kv.mask.unsqueeze(-1), updated[:, :num_kept], kv.tokens(documents))
+        slots = kv.index.unsqueeze(-1).expand(-1, -1, hidden.shape[-1])
+        documents = documents.scatter(1, slots, kept)  # only the kept tokens change
+        return torch.cat([documents, updated[:, num_kept:]], dim=1), received
 
     @staticmethod
     def keys_values(

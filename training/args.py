@@ -55,6 +55,12 @@ class ModelArguments:
     num_combination_tokens: int = _option(
         variants.DEFAULT_NUM_COMBINATION_TOKENS, "m, the number of learnable combination tokens."
     )
+    prune_queries: bool = _option(
+        False,
+        "Beyond the paper: a token a layer drops from the keys/values also stops being a query "
+        "and skips the FFN from then on, keeping its last state (it still takes part in "
+        "combining and pooling). Saves FFN work; variants with pruning only.",
+    )
 
     def __post_init__(self):
         if self.combine_layer is not None and self.paper_combine_layer is not None:

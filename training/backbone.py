@@ -50,7 +50,11 @@ def variant_kwargs(args: ModelArguments, num_layers: int, pooling: str) -> dict[
     """
     from model.variants import get_variant, map_paper_layer
 
-    kwargs: dict[str, Any] = {"variant": args.variant, "keep_ratio": args.keep_ratio}
+    kwargs: dict[str, Any] = {
+        "variant": args.variant,
+        "keep_ratio": args.keep_ratio,
+        "prune_queries": args.prune_queries,
+    }
     if not get_variant(args.variant).combining:
         kwargs["pooling"] = pooling
         return kwargs
