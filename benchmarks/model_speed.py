@@ -100,7 +100,10 @@ def corebert_macs(shape: dict, config, kept: list[float], length: int) -> float:
     hidden, ffn = shape["hidden_size"], shape["intermediate_size"]
     m = config.num_combination_tokens if config.combine_layer else 0
     before = [count for count in kept if count > 0]
-    total = sum(layer_macs(length + m, count + m, hidden, ffn) for count in before)
+    frozen = getattr(config, "prune_queries", False)  # queries are then the kept tokens too
+    total = sum(
+        layer_macs((count if frozen else length) + m, count + m, hidden, ffn) for count in before
+    )
     if config.combine_layer:
         total += 2 * length * hidden * hidden + 2 * m * hidden * hidden + 2 * m * length * hidden
         after = shape["num_hidden_layers"] - config.combine_layer
@@ -117,8 +120,14 @@ def model_file(workdir: Path, name: str, precision: str) -> Path:
     return workdir / f"{stem}{suffix}.onnx"
 
 
-def build_models(workdir: Path, shape_name: str, precisions: tuple[str, ...]) -> dict:
-    """Export the baseline and the variants of one shape at every precision (cached)."""
+FROZEN = " + frozen"  # the name suffix of a variant built with prune_queries (`--prune-queries`)
+
+
+def build_models(
+    workdir: Path, shape_name: str, precisions: tuple[str, ...], prune_queries: bool = False
+) -> dict:
+    """Export the baseline and the variants of one shape at every precision (cached); with
+    `prune_queries`, each pruning variant also as built with `prune_queries=True`."""
     import torch
     from transformers import BertConfig, BertForSequenceClassification
 
@@ -139,12 +148,16 @@ def build_models(workdir: Path, shape_name: str, precisions: tuple[str, ...]) ->
         if config.paper_layer is not None:
             layers = shape["num_hidden_layers"]
             layer = {"combine_layer": map_paper_layer(config.paper_layer, layers)}
-        variant = CoreBertForSequenceClassification.from_backbone(weights, config.variant, **layer)
-        models[config.name] = {"config": variant.config}
-        fp32 = model_file(workdir, config.name, "fp32")
-        if not fp32.exists():
-            export_onnx(variant.eval(), fp32)
-        write_precisions(fp32, workdir, config.name, precisions)
+        for frozen in (False, True) if prune_queries else (False,):
+            name = config.name + (FROZEN if frozen else "")
+            variant = CoreBertForSequenceClassification.from_backbone(
+                weights, config.variant, prune_queries=frozen, **layer
+            )
+            models[name] = {"config": variant.config}
+            fp32 = model_file(workdir, name, "fp32")
+            if not fp32.exists():
+                export_onnx(variant.eval(), fp32)
+            write_precisions(fp32, workdir, name, precisions)
     for name in models:
         models[name]["paths"] = {p: model_file(workdir, name, p) for p in precisions}
     return models
@@ -491,6 +504,11 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--workdir", type=Path, default=ROOT / "benchmarks/results/model_speed")
     parser.add_argument("--output", type=Path, default=ROOT / "docs/benchmarks.md")
     parser.add_argument("--no-write", action="store_true", help="print only")
+    parser.add_argument(
+        "--prune-queries",
+        action="store_true",
+        help="also time each pruning variant with prune_queries (frozen pruned tokens)",
+    )
     parser.add_argument("--memory-probe", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     batches, lengths = DEFAULT_CASES[args.device]
@@ -524,7 +542,7 @@ def main() -> None:
     rows, fusion = [], {}
     for shape_name in args.shapes:
         workdir = args.workdir / shape_name
-        models = build_models(workdir, shape_name, args.precisions)
+        models = build_models(workdir, shape_name, args.precisions, args.prune_queries)
         fusion[shape_name] = json.loads((workdir / "baseline_fusion.json").read_text())
         for precision in args.precisions:
             rows += measure(shape_name, precision, models, cases, args)
