@@ -21,6 +21,7 @@ class Configuration:
     variant: str
     paper_layer: int | None = None
     distilled: bool = False
+    frozen: bool = False  # --prune-queries: dropped tokens stop being queries (beyond the paper)
 
     @property
     def name(self) -> str:
@@ -28,7 +29,7 @@ class Configuration:
         name = (
             self.variant if self.paper_layer is None else f"{self.variant} (Lc={self.paper_layer})"
         )
-        return f"{name} + KD" if self.distilled else name
+        return name + (" + KD" if self.distilled else "") + (" + frozen" if self.frozen else "")
 
     @property
     def paper_row(self) -> str:
@@ -39,7 +40,8 @@ class Configuration:
     def options(self) -> tuple[str, ...]:
         """The `python -m training train` options that select it."""
         layer = () if self.paper_layer is None else ("--paper-combine-layer", str(self.paper_layer))
-        return ("--variant", self.variant, *layer)
+        frozen = ("--prune-queries",) if self.frozen else ()
+        return ("--variant", self.variant, *layer, *frozen)
 
 
 # The paper's Lc (of 12 layers) is mapped onto MiniLM's 6 by ceil(Lc * 6 / 12): 11 -> 6, 9 -> 5,
@@ -50,6 +52,7 @@ CONFIGS = {
     "pf": Configuration("pf"),
     "c-lc11": Configuration("c", 11),
     "pfc-lc11": Configuration("pfc", 11),
+    "pfc-lc11-frozen": Configuration("pfc", 11, frozen=True),
     "pfc-lc9": Configuration("pfc", 9),
     "pfc-lc7": Configuration("pfc", 7),
     "pfc-lc7-kd": Configuration("pfc", 7, distilled=True),

@@ -354,7 +354,8 @@ def variant_label(config: Configuration) -> str:
     label = f"`{config.variant}`"
     if config.paper_layer is not None:
         label += f", Lc = {config.paper_layer}"
-    return label + (", distilled from `bert`" if config.distilled else "")
+    label += ", distilled from `bert`" if config.distilled else ""
+    return label + (", frozen pruned tokens" if config.frozen else "")
 
 
 def dataset_heading(dataset: str) -> str:
