@@ -16,6 +16,21 @@ from pathlib import Path
 import torch
 from transformers import TrainerCallback
 
+# The Trainer writes a checkpoint's state file after its weights, optimizer and RNG states.
+CHECKPOINT_STATE_FILE = "trainer_state.json"
+
+
+def last_complete_checkpoint(checkpoints_dir: Path) -> str | None:
+    """The newest checkpoint the Trainer finished writing, or None. A run killed while saving
+    leaves a newer checkpoint without its state file; resuming from it would fail, and the
+    finished one before it loses at most the steps since."""
+    steps = {}
+    for path in checkpoints_dir.glob("checkpoint-*"):
+        suffix = path.name.removeprefix("checkpoint-")
+        if suffix.isdigit() and (path / CHECKPOINT_STATE_FILE).is_file():
+            steps[int(suffix)] = path
+    return str(steps[max(steps)]) if steps else None
+
 
 class TrainingClock(TrainerCallback):
     """Training time across interruptions: each checkpoint records the seconds spent up to it,

@@ -26,7 +26,6 @@ from typing import Any
 import numpy as np
 import torch
 from transformers import Trainer, TrainerCallback, TrainingArguments, set_seed
-from transformers.trainer_utils import get_last_checkpoint
 
 from artifact.card import read_tokenizer
 from artifact.files import METADATA_FILE, MODEL_FILE, TOKENIZER_FILE
@@ -43,7 +42,7 @@ from training.artifact import (
     write_json,
 )
 from training.backbone import load_classifier, resolve_base_model
-from training.checkpointing import CheckpointTimer, TrainingClock
+from training.checkpointing import CheckpointTimer, TrainingClock, last_complete_checkpoint
 from training.data import load_splits
 from training.distillation import (
     TEACHER_DIR,
@@ -217,7 +216,7 @@ def train(
     checkpoints_dir = output_dir / "checkpoints"
     resume_from = None
     if recipe.resume and checkpoints_dir.is_dir():
-        resume_from = get_last_checkpoint(str(checkpoints_dir))
+        resume_from = last_complete_checkpoint(checkpoints_dir)
     clock = TrainingClock(resume_from)
     timed = recipe.save_steps is None and recipe.save_minutes > 0
     timer = [CheckpointTimer(recipe.save_minutes)] if timed else []

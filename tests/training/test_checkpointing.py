@@ -40,7 +40,8 @@ def test_a_run_killed_mid_epoch_resumes_and_takes_the_remaining_steps_only(
     assert not (run_dir / "metrics.json").exists(), "the run ended before it could be killed"
     killed_at = max(finished_checkpoints(run_dir / "checkpoints"))
 
-    subprocess.run(command, cwd=ROOT, check=True, capture_output=True, timeout=600)
+    resumed = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert resumed.returncode == 0, resumed.stderr[-4000:]
     training = json.loads((run_dir / "metrics.json").read_text())["training"]
     assert training["steps"] == 19  # 38 training documents, 2 a step, one epoch
     assert training["resumed_from"] == f"checkpoint-{killed_at}"
@@ -66,3 +67,17 @@ def test_the_timer_asks_for_an_evaluated_checkpoint_once_its_minutes_have_passed
     timer.on_save(None, None, control)
     timer.on_step_end(None, None, control)
     assert not control.should_save
+
+
+def test_a_checkpoint_whose_save_was_cut_short_is_not_resumed_from(tmp_path):
+    from training.checkpointing import last_complete_checkpoint
+
+    for step, complete in ((4, True), (8, True), (12, False)):
+        checkpoint = tmp_path / f"checkpoint-{step}"
+        checkpoint.mkdir()
+        (checkpoint / "model.safetensors").write_bytes(b"weights")
+        if complete:
+            (checkpoint / "trainer_state.json").write_text("{}")
+    (tmp_path / "checkpoint-tmp").mkdir()  # not a step: ignored
+    assert last_complete_checkpoint(tmp_path) == str(tmp_path / "checkpoint-8")
+    assert last_complete_checkpoint(tmp_path / "missing") is None
