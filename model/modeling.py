@@ -263,7 +263,8 @@ class CoreBertEncoder(nn.Module):
     def pruning_layers(
         self, hidden: torch.Tensor, token_mask: torch.Tensor, trace: ExplanationTrace | None = None
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Layers 1..Lc-1: every token is a query; keys/values come from a shrinking set.
+        """Layers 1..Lc-1: every token is a query (with `prune_queries`, only the kept ones);
+        keys/values come from a shrinking set.
 
         hidden (B, N + m, D). Returns hidden (B, N + m, D) and the kept counts (B, Lc - 1).
         With a `trace`, the last of these layers scores its keys/values too (for the trace
@@ -281,7 +282,7 @@ class CoreBertEncoder(nn.Module):
             scoring = self.prunes_after(number) or (trace is not None and last)
             if self.config.prune_queries and kv.index is not None:
                 hidden, received = self.kept_tokens_layer(
-                    number, hidden, kv, (keys_values, key_mask), scoring
+                    number, hidden, kv, keys_values, key_mask, scoring
                 )
                 queries_mask = key_mask  # the kept tokens and the combination tokens
             else:
@@ -307,22 +308,22 @@ class CoreBertEncoder(nn.Module):
         number: int,
         hidden: torch.Tensor,
         kv: KeyValueSet,
-        keys_values_and_mask: tuple[torch.Tensor, torch.Tensor],
+        keys_values: torch.Tensor,
+        key_mask: torch.Tensor,
         scoring: bool,
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """`prune_queries`: layer `number` over the kept tokens and the combination tokens alone
-        (queries = keys/values, (B, K + m, D)); the dropped tokens keep their states."""
-        keys_values, key_mask = keys_values_and_mask
+        """`prune_queries`: layer `number` over `keys_values` alone, the kept tokens then the
+        combination tokens (B, K + m, D), as queries too; the dropped tokens keep their states."""
         updated, received = self.layer[number - 1](
             keys_values, keys_values, key_mask, key_mask if scoring else None
         )
+        assert kv.index is not None, "called only once a layer has pruned"
         num_kept = kv.mask.shape[1]
         num_positions = hidden.shape[1] - (keys_values.shape[1] - num_kept)
-        documents = hidden[:, :num_positions]
-        assert kv.index is not None, "called only once a layer has pruned"
-        kept = torch.where(kv.mask.unsqueeze(-1), updated[:, :num_kept], kv.tokens(documents))
+        # A slot past a document's budget holds a token that was not kept: its old state stays.
+        kept = torch.where(kv.mask.unsqueeze(-1), updated[:, :num_kept], keys_values[:, :num_kept])
         slots = kv.index.unsqueeze(-1).expand(-1, -1, hidden.shape[-1])
-        documents = documents.scatter(1, slots, kept)  # only the kept tokens change
+        documents = hidden[:, :num_positions].scatter(1, slots, kept)  # only kept tokens change
         return torch.cat([documents, updated[:, num_kept:]], dim=1), received
 
     @staticmethod

@@ -60,10 +60,10 @@ def test_a_token_dropped_after_a_layer_keeps_its_state(monkeypatch):
     seen = {}
     original = encoder.kept_tokens_layer
 
-    def spy(number, hidden, kv, keys_values_and_mask, scoring):
+    def spy(number, hidden, kv, keys_values, key_mask, scoring):
         if number == 2:  # hidden: the states after layer 1; kv: what layer 2 attends to
             seen.update(hidden=hidden.clone(), index=kv.index.clone(), mask=kv.mask.clone())
-        return original(number, hidden, kv, keys_values_and_mask, scoring)
+        return original(number, hidden, kv, keys_values, key_mask, scoring)
 
     monkeypatch.setattr(encoder, "kept_tokens_layer", spy)
     input_ids, attention_mask = ragged_batch([30], VOCAB, seed=1)
