@@ -108,8 +108,22 @@ def service_environment(
     return env
 
 
-def is_ready(base_url: str) -> bool:
-    return httpx.get(f"{base_url}/health/ready", timeout=2).status_code == 200
+def wait_for_answer(
+    process: subprocess.Popen,
+    log: Path,
+    url: str,
+    timeout_s: float,
+    what: str,
+    status: int = 200,
+) -> None:
+    """Wait until GET `url` answers `status` while `process` runs (a process that ends fails at
+    once, quoting `log`): how a started server is known to be up."""
+    wait_until(
+        lambda: alive(process, log) and httpx.get(url, timeout=2).status_code == status,
+        timeout_s=timeout_s,
+        what=what,
+        log=log,
+    )
 
 
 @dataclass(frozen=True)
@@ -129,10 +143,11 @@ def service(
     url = f"http://{HOST}:{port}"
     command = [sys.executable, "-m", "service"]
     with running(command, log, service_environment(model_dir, port, **settings)) as process:
-        wait_until(
-            lambda: alive(process, log) and is_ready(url),
-            timeout_s=startup_timeout_s,
-            what=f"the service to be ready at {url}",
-            log=log,
+        wait_for_answer(
+            process,
+            log,
+            f"{url}/health/ready",
+            startup_timeout_s,
+            f"the service to be ready at {url}",
         )
         yield RunningService(url, process, log)

@@ -20,7 +20,6 @@ import shutil
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-import httpx
 import pytest
 
 from benchmarks import harness
@@ -101,14 +100,8 @@ def serve(replicas: Sequence[str], workdir: Path) -> Iterator[tuple[str, Path]]:
     url = f"http://{address}"
     with harness.running(command, log, os.environ, cwd=workdir) as process:
         # nginx answers /metrics itself: a 404 means it is up, whatever the replicas do.
-        harness.wait_until(
-            lambda: (
-                harness.alive(process, log)
-                and httpx.get(f"{url}/metrics", timeout=2).status_code == 404
-            ),
-            timeout_s=30,
-            what=f"nginx to listen at {url}",
-            log=log,
+        harness.wait_for_answer(
+            process, log, f"{url}/metrics", 30, f"nginx to listen at {url}", status=404
         )
         yield url, access_log
 

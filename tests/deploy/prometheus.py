@@ -68,14 +68,8 @@ def serve(binary: str, scrape_target: str | Sequence[str], workdir: Path) -> Ite
     ]
     url = f"http://{address}"
     with harness.running(command, log, os.environ, cwd=workdir) as process:
-        harness.wait_until(
-            lambda: (
-                harness.alive(process, log)
-                and httpx.get(f"{url}/-/ready", timeout=2).status_code == 200
-            ),
-            timeout_s=60,
-            what=f"Prometheus to be ready at {url}",
-            log=log,
+        harness.wait_for_answer(
+            process, log, f"{url}/-/ready", 60, f"Prometheus to be ready at {url}"
         )
         yield url
 

@@ -74,12 +74,9 @@ class Replicas:
     def wait_ready(self, replica: Replica, timeout_s: float = 120) -> None:
         process = replica.process
         assert process is not None, f"{replica.name} was never started"
-        harness.wait_until(
-            lambda: harness.alive(process, replica.log) and harness.is_ready(replica.url),
-            timeout_s=timeout_s,
-            what=f"{replica.name} to be ready at {replica.url}",
-            log=replica.log,
-        )
+        ready = f"{replica.url}/health/ready"
+        what = f"{replica.name} to be ready at {replica.url}"
+        harness.wait_for_answer(process, replica.log, ready, timeout_s, what)
 
     def requests_answered(self, replica: Replica) -> float:
         """200 answers of `replica`'s current process, from its own /metrics."""

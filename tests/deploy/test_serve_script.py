@@ -63,11 +63,8 @@ def test_serve_reuses_the_default_model_and_classifies(repository_with_default_m
     log = tmp_path / "serve.log"
     command = ["bash", str(root / "scripts" / "serve.sh")]
     with harness.running(command, log, env, cwd=tmp_path) as process:
-        harness.wait_until(
-            lambda: harness.alive(process, log) and harness.is_ready(url),
-            timeout_s=120,
-            what=f"scripts/serve.sh to serve on {url}",
-            log=log,
+        harness.wait_for_answer(
+            process, log, f"{url}/health/ready", 120, f"scripts/serve.sh to serve on {url}"
         )
         response = httpx.post(
             f"{url}/classify", json={"documents": ["the bank raised its profit", "a film"]}
