@@ -280,8 +280,12 @@ class TimedRun:
         return time.perf_counter() - start
 
 
-def time_side_by_side(paths: dict[str, Path], case: Case, args) -> dict[str, list[float]]:
-    """Seconds per batch for each model, interleaved round by round; warm-up rounds dropped."""
+def time_side_by_side(
+    paths: dict[str, Path], case: Case, args
+) -> tuple[dict[str, list[float]], dict[str, list[float]]]:
+    """Seconds per batch for each model, interleaved round by round (warm-up rounds dropped),
+    and for each corebert graph the keys/values each layer kept on the timed inputs (batch
+    mean; the baseline has no such output)."""
     feeds = make_inputs(case)
     runs = {
         name: TimedRun(create_timed_session(path, args.threads, args.device), feeds, args.device)
@@ -293,14 +297,12 @@ def time_side_by_side(paths: dict[str, Path], case: Case, args) -> dict[str, lis
             elapsed = run()
             if round_index >= args.warmup:
                 timings[name].append(elapsed)
-    return timings
-
-
-def mean_kept_counts(path: Path, case: Case, device: str) -> list[float]:
-    """The keys/values each layer of a corebert graph kept on the timed inputs (batch mean)."""
-    session = create_timed_session(path, 1 if device == "cpu" else 0, device)
-    kept = session.run([KEPT], make_inputs(Case(min(case.batch, 8), case.length)))[0]
-    return kept.mean(axis=0).tolist()
+    kept = {
+        name: run.session.run([KEPT], feeds)[0].mean(axis=0).tolist()
+        for name, run in runs.items()
+        if KEPT in {output.name for output in run.session.get_outputs()}
+    }
+    return timings, kept
 
 
 # --- memory ---------------------------------------------------------------------------------
@@ -361,7 +363,7 @@ def measure(shape_name: str, precision: str, models: dict, cases: list[Case], ar
     paths = {name: model["paths"][precision] for name, model in models.items()}
     rows = []
     for case in cases:
-        timings = time_side_by_side(paths, case, args)
+        timings, kept_counts = time_side_by_side(paths, case, args)
         base = statistics.median(timings[BASELINE])
         memory = {}
         if case == args.memory_case:
@@ -370,7 +372,7 @@ def measure(shape_name: str, precision: str, models: dict, cases: list[Case], ar
             config = models[name]["config"]
             mac_ratio = 1.0
             if config is not None:
-                kept = mean_kept_counts(paths[name], case, args.device)
+                kept = kept_counts[name]
                 mac_ratio = bert_macs(shape, case.length) / corebert_macs(
                     shape, config, kept, case.length
                 )
