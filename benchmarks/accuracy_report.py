@@ -166,9 +166,7 @@ def device_check(planned: dict, checks: list[dict]) -> list[str]:
     ]
     for check in checks:
         key = (check["dataset"], check["config"])
-        same_device_bert = next(
-            (c for c in checks if (c["dataset"], c["config"]) == (key[0], "bert")), None
-        )
+        same_device_bert = bert_trained_on(checks, key[0], device_of(check))
         main = planned.get(key)
         main_cell = "–" if main is None else f"{percent(main['accuracy'])} ({device_of(main)})"
         lines.append(
@@ -177,6 +175,12 @@ def device_check(planned: dict, checks: list[dict]) -> list[str]:
             f"| {delta_cell(check, same_device_bert)} | {main_cell} |"
         )
     return [*lines, ""]
+
+
+def bert_trained_on(checks: list[dict], dataset: str, device: str) -> dict | None:
+    """The device check's `bert` record of `dataset` trained on `device`, if there is one."""
+    wanted = (dataset, "bert", device)
+    return next((c for c in checks if (c["dataset"], c["config"], device_of(c)) == wanted), None)
 
 
 def fuzzy_cap_note(ratio: dict | None, fuzzy: dict | None) -> list[str]:
@@ -218,11 +222,7 @@ def same_device_verdict(record: dict, baseline: dict, checks: list[dict]) -> str
     baseline trained on the row's device too (from the device check), if there is one."""
     if device_of(record) == device_of(baseline):
         return ""
-    peer = next(
-        (c for c in checks if c["dataset"] == record["dataset"] and c["config"] == "bert"
-         and device_of(c) == device_of(record)),
-        None,
-    )  # fmt: skip
+    peer = bert_trained_on(checks, record["dataset"], device_of(record))
     if peer is None:
         return f" (bert trained on {device_of(baseline)}, this row on {device_of(record)})"
     delta = points_vs(record, peer)
