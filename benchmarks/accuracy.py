@@ -46,6 +46,7 @@ DEFAULT_README = ROOT / "README.md"
 REPORT_SECTION = "accuracy-report"  # docs/results.md holds other benchmarks' sections too
 
 from artifact.card import load_card  # noqa: E402
+from artifact.files import METADATA_FILE  # noqa: E402
 from benchmarks.accuracy_plan import CONFIGS, PLAN, RUN_ORDER, Piece, Settings  # noqa: E402
 from benchmarks.accuracy_report import readme_table, render_report  # noqa: E402
 from benchmarks.doc_sections import replace_section  # noqa: E402
@@ -55,13 +56,41 @@ def record_path(results_dir: Path, piece: Piece) -> Path:
     return results_dir / "records" / f"{piece.key}.json"
 
 
-def run_piece(piece: Piece, results_dir: Path, keep_checkpoints: bool) -> dict:
-    """Train, export and score one piece in a subprocess, then write its record."""
-    run_dir = results_dir / "runs" / piece.key
+def run_dir_of(results_dir: Path, piece: Piece) -> Path:
+    return results_dir / "runs" / piece.key
+
+
+def ensure_teacher(piece: Piece, results_dir: Path, keep_checkpoints: bool) -> None:
+    """A distilled piece learns from its teacher piece's exported artifact: train the teacher
+    first when its run is not there (a record copied from another machine has no run). Its
+    record is written only when it has none, so a re-trained teacher never replaces a figure."""
+    teacher = piece.teacher
+    if teacher is None or (run_dir_of(results_dir, teacher) / "artifact" / METADATA_FILE).is_file():
+        return
+    print(f"=== {piece.key}: its teacher {teacher.key} has no run here, training it", flush=True)
+    if record_path(results_dir, teacher).exists():
+        train_piece(teacher, results_dir, keep_checkpoints)
+    else:
+        run_piece(teacher, results_dir, keep_checkpoints)
+
+
+def train_piece(piece: Piece, results_dir: Path, keep_checkpoints: bool) -> float:
+    """Train, export and score one piece in a subprocess; its wall time in seconds."""
+    run_dir = run_dir_of(results_dir, piece)
     command = piece.command(run_dir)
     print(f"\n=== {piece.key}: {' '.join(command)}", flush=True)
     started = time.perf_counter()
     subprocess.run(command, cwd=ROOT, check=True)
+    if not keep_checkpoints:
+        shutil.rmtree(run_dir / "checkpoints", ignore_errors=True)
+    return round(time.perf_counter() - started, 1)
+
+
+def run_piece(piece: Piece, results_dir: Path, keep_checkpoints: bool) -> dict:
+    """Train, export and score one piece, then write its record."""
+    wall_time_s = train_piece(piece, results_dir, keep_checkpoints)
+    run_dir = run_dir_of(results_dir, piece)
+    command = piece.command(run_dir)
     metrics = json.loads((run_dir / "metrics.json").read_text())
     card = load_card(run_dir / "artifact")
     record = {
@@ -81,7 +110,7 @@ def run_piece(piece: Piece, results_dir: Path, keep_checkpoints: bool) -> dict:
         "micro_f1": metrics["micro_f1"],
         "mean_kept_kv_counts": metrics["mean_kept_kv_counts"],
         "training_time_s": metrics["training"]["time_s"],
-        "wall_time_s": round(time.perf_counter() - started, 1),
+        "wall_time_s": wall_time_s,
         "resumed_from": metrics["training"]["resumed_from"],
         "best_checkpoint": metrics["training"]["best_checkpoint"],
         "validation": metrics["validation"],
@@ -98,8 +127,6 @@ def run_piece(piece: Piece, results_dir: Path, keep_checkpoints: bool) -> dict:
     path = record_path(results_dir, piece)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(record, indent=2) + "\n")
-    if not keep_checkpoints:
-        shutil.rmtree(run_dir / "checkpoints", ignore_errors=True)
     return record
 
 
@@ -159,7 +186,7 @@ def main(argv=None) -> int:
     if args.list:
         for piece in pieces:
             state = "done" if record_path(args.results_dir, piece).exists() else "pending"
-            command = " ".join(piece.command(args.results_dir / "runs" / piece.key)[1:])
+            command = " ".join(piece.command(run_dir_of(args.results_dir, piece))[1:])
             print(f"{state:8} {piece.key:24} {command}")
         return 0
     failed = []
@@ -168,6 +195,7 @@ def main(argv=None) -> int:
             print(f"=== {piece.key}: done, skipped", flush=True)
             continue
         try:
+            ensure_teacher(piece, args.results_dir, args.keep_checkpoints)
             run_piece(piece, args.results_dir, args.keep_checkpoints)
         except subprocess.CalledProcessError as error:  # go on with the others; rerun resumes
             print(f"=== {piece.key}: FAILED with exit code {error.returncode}", flush=True)

@@ -54,9 +54,13 @@ CONFIGS = {
     "pfc-lc11": Configuration("pfc", 11),
     "pfc-lc11-frozen": Configuration("pfc", 11, frozen=True),
     "pfc-lc9": Configuration("pfc", 9),
+    "pfc-lc9-kd": Configuration("pfc", 9, distilled=True),
+    "pfc-lc9-kd-frozen": Configuration("pfc", 9, distilled=True, frozen=True),
     "pfc-lc7": Configuration("pfc", 7),
     "pfc-lc7-kd": Configuration("pfc", 7, distilled=True),
+    "pfc-lc7-kd-frozen": Configuration("pfc", 7, distilled=True, frozen=True),
 }
+TEACHER_CONFIG = "bert"  # a distilled piece's teacher: this piece of its dataset and settings
 TARGET_CONFIGS = ("pf", "pfc-lc11", "pfc-lc7", "pfc-lc7-kd")  # must match bert within TARGET_POINTS
 TARGET_POINTS = 0.5
 
@@ -134,10 +138,17 @@ class Piece:
     def planned(self) -> bool:
         return self.settings == PLAN[self.dataset]
 
+    @property
+    def teacher(self) -> Piece | None:
+        """The piece whose run a distilled piece learns from (`--distill-from`)."""
+        if not CONFIGS[self.config].distilled:
+            return None
+        return Piece(self.dataset, TEACHER_CONFIG, self.settings)
+
     def command(self, run_dir: Path) -> list[str]:
         teacher = []
-        if CONFIGS[self.config].distilled:  # the bert piece's run, beside this one
-            teacher = ["--distill-from", str(run_dir.parent / f"{self.dataset}-bert-{self.key_id}")]
+        if self.teacher is not None:  # the teacher piece's run, beside this one
+            teacher = ["--distill-from", str(run_dir.parent / self.teacher.key)]
         return [
             sys.executable, "-m", "training", "train",
             "--dataset", self.dataset,
