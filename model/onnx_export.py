@@ -10,7 +10,7 @@ per-document budget in the batch) as a tensor, so the key/value sets really shri
 from __future__ import annotations
 
 import warnings
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -108,21 +108,43 @@ def export_onnx(
     return path
 
 
+# A discrete choice that is a near-tie in float32 (which token a layer keeps, which group a token
+# joins) may go either way in two runtimes and then moves that document's logits a little more
+# than rounding does. An export that is wrong moves every document, and by much more. The
+# training gate (`near_ties_only`) allows up to this share of the checked documents to depart,
+# each by at most NEAR_TIE_ATOL.
+NEAR_TIE_ATOL = 1e-2
+NEAR_TIE_SHARE = 1 / 16
+
+
 @dataclass
 class ParityReport:
-    """Largest |logit difference| between PyTorch and ONNX Runtime over the checked inputs."""
+    """Largest |logit difference| between PyTorch and ONNX Runtime over the checked inputs, and
+    per document (`document_diffs`, `document_kept_equal`) for the near-tie allowance."""
 
     max_abs_diff: float
     atol: float
     num_documents: int
     kept_counts_equal: bool
+    document_diffs: np.ndarray = field(repr=False)  # (B,) largest |logit difference|
+    document_kept_equal: np.ndarray = field(repr=False)  # (B,) kept_kv_counts equal
 
     @property
     def passed(self) -> bool:
+        """Every document within `atol`, every kept count equal (the strict check)."""
         return self.max_abs_diff <= self.atol and self.kept_counts_equal
 
-    def to_dict(self) -> dict:
-        return {**asdict(self), "passed": self.passed}
+    def departing(self) -> np.ndarray:
+        """(B,) bool: the documents beyond `atol` or with other kept counts."""
+        return (self.document_diffs > self.atol) | ~self.document_kept_equal
+
+
+def near_ties_only(departing_diffs: np.ndarray, num_documents: int) -> bool:
+    """Whether the documents that departed from PyTorch (their largest |logit difference|) can
+    be near-ties: few of them (at most NEAR_TIE_SHARE of the documents, at least one allowed),
+    each within NEAR_TIE_ATOL."""
+    allowed = max(1, int(num_documents * NEAR_TIE_SHARE))
+    return len(departing_diffs) <= allowed and bool(np.all(departing_diffs <= NEAR_TIE_ATOL))
 
 
 def check_onnx_parity(
@@ -144,29 +166,39 @@ def check_onnx_parity(
     logits, kept = run_session(
         session, input_ids.numpy().astype(np.int64), attention_mask.numpy().astype(np.int64)
     )
+    document_diffs = largest_per_document(np.abs(logits - expected.logits.numpy()))
+    document_kept_equal = all_per_document(kept == expected.kept_kv_counts.numpy())
     return ParityReport(
-        max_abs_diff=float(np.abs(logits - expected.logits.numpy()).max(initial=0.0)),
+        max_abs_diff=float(document_diffs.max(initial=0.0)),
         atol=atol,
         num_documents=int(input_ids.shape[0]),
-        kept_counts_equal=bool(np.array_equal(kept, expected.kept_kv_counts.numpy())),
+        kept_counts_equal=bool(document_kept_equal.all()),
+        document_diffs=document_diffs,
+        document_kept_equal=document_kept_equal,
     )
 
 
 @dataclass
 class ExplainParityReport:
     """The explain graph against PyTorch: the largest |importance difference|, and whether the
-    kept layers and groups are equal."""
+    kept layers and groups are equal; per document for the near-tie allowance."""
 
     max_importance_diff: float
     atol: float
     kept_layers_equal: bool
     groups_equal: bool
+    document_diffs: np.ndarray = field(repr=False)  # (B,) largest |importance difference|
+    document_equal: np.ndarray = field(repr=False)  # (B,) kept layers and groups equal
 
     @property
     def passed(self) -> bool:
         return (
             self.max_importance_diff <= self.atol and self.kept_layers_equal and self.groups_equal
         )
+
+    def departing(self) -> np.ndarray:
+        """(B,) bool: the documents beyond `atol` or with other kept layers or groups."""
+        return (self.document_diffs > self.atol) | ~self.document_equal
 
 
 def check_explain_parity(
@@ -187,11 +219,24 @@ def check_explain_parity(
         session, input_ids.numpy().astype(np.int64), attention_mask.numpy().astype(np.int64)
     )
     explanation = expected.explanation
+    document_diffs = largest_per_document(np.abs(importance - explanation.importance.numpy()))
+    layers_equal = all_per_document(kept_layers == explanation.kept_layers.numpy())
+    groups_equal = all_per_document(groups == explanation.groups.numpy())
     return ExplainParityReport(
-        max_importance_diff=float(
-            np.abs(importance - explanation.importance.numpy()).max(initial=0.0)
-        ),
+        max_importance_diff=float(document_diffs.max(initial=0.0)),
         atol=atol,
-        kept_layers_equal=bool(np.array_equal(kept_layers, explanation.kept_layers.numpy())),
-        groups_equal=bool(np.array_equal(groups, explanation.groups.numpy())),
+        kept_layers_equal=bool(layers_equal.all()),
+        groups_equal=bool(groups_equal.all()),
+        document_diffs=document_diffs,
+        document_equal=layers_equal & groups_equal,
     )
+
+
+def largest_per_document(values: np.ndarray) -> np.ndarray:
+    """(B, ...) -> (B,): the largest value of each document (0 when it has none)."""
+    return values.reshape(values.shape[0], -1).max(axis=1, initial=0.0)
+
+
+def all_per_document(values: np.ndarray) -> np.ndarray:
+    """(B, ...) bool -> (B,): whether all of each document's values hold."""
+    return values.reshape(values.shape[0], -1).all(axis=1)

@@ -128,11 +128,14 @@ def check_parity(
     max_length: int,
     atol: float,
 ) -> dict:
-    """Compare ONNX Runtime with PyTorch on `texts`, in batches of mixed lengths."""
+    """Compare ONNX Runtime with PyTorch on `texts`, in batches of mixed lengths. Documents beyond
+    `atol` pass as near-ties when they are few and close (`model.onnx_export.near_ties_only`);
+    the result counts them."""
+    import numpy as np
     import torch
 
     from artifact.runtime import create_session
-    from model.onnx_export import check_onnx_parity
+    from model.onnx_export import check_onnx_parity, near_ties_only
 
     if not texts:
         raise ValueError("parity needs at least one document")
@@ -152,21 +155,24 @@ def check_parity(
                 session=session,
             )
         )
+    departing = np.concatenate([r.document_diffs[r.departing()] for r in reports])
     max_abs_diff = max(float(report.max_abs_diff) for report in reports)
     kept_counts_equal = all(report.kept_counts_equal for report in reports)
     parity = {
         "max_abs_diff": max_abs_diff,
         "atol": atol,
-        "passed": all(report.passed for report in reports),
+        "passed": near_ties_only(departing, len(sequences)),
         "num_documents": len(sequences),
         "kept_counts_equal": kept_counts_equal,
+        "near_tie_documents": len(departing),
     }
     if not parity["passed"]:
         raise ParityError(
             f"ONNX export of variant {model.config.variant!r} does not match PyTorch on "
-            f"{len(sequences)} documents (max_length {max_length}): max |logit difference| "
-            f"{max_abs_diff:.3g} (atol {atol}), kept_kv_counts equal: {kept_counts_equal}; "
-            f"no artifact was written"
+            f"{len(sequences)} documents (max_length {max_length}): {len(departing)} beyond atol "
+            f"{atol} or with other kept_kv_counts (more than near-ties allow), max |logit "
+            f"difference| {max_abs_diff:.3g}, kept_kv_counts equal: {kept_counts_equal}; no "
+            "artifact was written"
         )
     return parity
 
@@ -175,17 +181,18 @@ def check_explain(
     model: Any, path: Path, tokenizer: Any, texts: Sequence[str], max_length: int, atol: float
 ) -> None:
     """The explain graph against PyTorch on a batch of `texts` (a `ParityError` when it
-    differs): importance within `atol`, kept layers and groups equal."""
+    differs): importance within `atol`, kept layers and groups equal, near-ties allowed as in
+    `check_parity`."""
     import torch
 
-    from model.onnx_export import check_explain_parity
+    from model.onnx_export import check_explain_parity, near_ties_only
 
     sequences = encode_texts(tokenizer, texts[:PARITY_BATCH_SIZE], max_length)
     input_ids, attention_mask = pad_batch(sequences, pad_token_id(as_tokenizer(tokenizer)))
     report = check_explain_parity(
         model, path, torch.from_numpy(input_ids), torch.from_numpy(attention_mask), atol
     )
-    if not report.passed:
+    if not near_ties_only(report.document_diffs[report.departing()], len(sequences)):
         raise ParityError(
             f"the explain graph of variant {model.config.variant!r} does not match PyTorch: "
             f"{report}; no artifact was written"

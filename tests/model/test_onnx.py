@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from artifact.files import ONNX_INPUT_NAMES, ONNX_OUTPUT_NAMES
-from model.onnx_export import check_onnx_parity, export_onnx
+from model.onnx_export import NEAR_TIE_ATOL, check_onnx_parity, export_onnx, near_ties_only
 from tests.factories import make_tiny_model, tiny_config_kwargs
 from tests.model.conftest import ALL_VARIANTS, ragged_batch
 
@@ -96,3 +96,13 @@ def test_parity_report_detects_a_broken_export(tmp_path):
     input_ids, attention_mask = ragged_batch([9, 4], VOCAB)
     report = check_onnx_parity(model, path, input_ids, attention_mask)
     assert not report.passed and report.max_abs_diff > 0.5
+
+
+def test_near_ties_pass_only_when_few_and_close():
+    assert near_ties_only(np.array([]), 32)
+    assert near_ties_only(np.array([4.5e-4]), 32)  # one document past atol, close
+    assert near_ties_only(np.array([4.5e-4, 2e-3]), 32)  # 2 of 32 = 1/16
+    assert not near_ties_only(np.array([4.5e-4] * 3), 32)  # too many for a tie
+    assert not near_ties_only(np.array([5 * NEAR_TIE_ATOL]), 32)  # too far for a tie
+    assert near_ties_only(np.array([1e-3]), 4)  # a small check still allows one
+    assert not near_ties_only(np.array([1e-3, 1e-3]), 4)
