@@ -239,4 +239,4 @@ def largest_per_document(values: np.ndarray) -> np.ndarray:
 
 def all_per_document(values: np.ndarray) -> np.ndarray:
     """(B, ...) bool -> (B,): whether all of each document's values hold."""
-    return values.reshape(values.shape[0], -1).all(axis=1)
+    return np.all(values.reshape(values.shape[0], -1), axis=1, keepdims=False).astype(bool)
