@@ -8,7 +8,8 @@ A piece is one (dataset, configuration). Each finished piece leaves one JSON rec
 RESULTS_DIR/records/ and is skipped when the script runs again; an interrupted piece resumes from
 its last Trainer checkpoint. docs/results.md and the README's accuracy table are rewritten from
 the records after every piece (benchmarks/accuracy_report.py), so they always show what has
-really been measured, and list what has not.
+really been measured, and list what has not; so is the accuracy-vs-speed frontier
+(benchmarks/frontier.py) once its speed has been measured.
 
     python benchmarks/accuracy.py                      # the whole plan (hours), resumable
     nohup python benchmarks/accuracy.py > benchmarks/results/accuracy.log 2>&1 &
@@ -50,6 +51,7 @@ from artifact.files import METADATA_FILE  # noqa: E402
 from benchmarks.accuracy_plan import CONFIGS, PLAN, RUN_ORDER, Piece, Settings  # noqa: E402
 from benchmarks.accuracy_report import readme_table, render_report  # noqa: E402
 from benchmarks.doc_sections import replace_section  # noqa: E402
+from benchmarks.frontier import SPEED_FILE, load_speed, write_frontier  # noqa: E402
 
 
 def record_path(results_dir: Path, piece: Piece) -> Path:
@@ -210,13 +212,20 @@ def main(argv=None) -> int:
     return 1 if failed else 0
 
 
-def write_report(path: Path, readme: Path, results_dir: Path) -> None:
-    """Rewrite the full report and the README's summary table from the records."""
+def write_report(
+    path: Path, readme: Path, results_dir: Path, speed_file: Path = SPEED_FILE
+) -> None:
+    """Rewrite the full report and the README's summary table from the records, and the
+    accuracy-vs-speed frontier (section and plot) once its speed has been measured."""
     records = load_records(results_dir)
     checks = read_records(results_dir / "records" / DEVICE_CHECK)
     replace_section(path, REPORT_SECTION, render_report(records, checks))
     replace_section(readme, "accuracy-table", readme_table(records))
     print(f"wrote {path} and the accuracy table in {readme}", flush=True)
+    speed = load_speed(speed_file)
+    if speed is not None:
+        plot = write_frontier(records, speed, path)
+        print(f"wrote the frontier in {path} and {plot}", flush=True)
 
 
 if __name__ == "__main__":

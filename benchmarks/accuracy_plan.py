@@ -16,12 +16,14 @@ from pathlib import Path
 @dataclass(frozen=True)
 class Configuration:
     """A variant and, for the combining ones, the paper's Lc (of 12 layers); `distilled`: trained
-    with the `bert` piece of the same dataset and settings as its teacher (beyond the paper)."""
+    with the `bert` piece of the same dataset and settings as its teacher (beyond the paper);
+    `keep_ratio`: p when it is not the paper's 0.9 (None: the training default)."""
 
     variant: str
     paper_layer: int | None = None
     distilled: bool = False
     frozen: bool = False  # --prune-queries: dropped tokens stop being queries (beyond the paper)
+    keep_ratio: float | None = None
 
     @property
     def name(self) -> str:
@@ -29,6 +31,7 @@ class Configuration:
         name = (
             self.variant if self.paper_layer is None else f"{self.variant} (Lc={self.paper_layer})"
         )
+        name += "" if self.keep_ratio is None else f" (p={self.keep_ratio:g})"
         return name + (" + KD" if self.distilled else "") + (" + frozen" if self.frozen else "")
 
     @property
@@ -41,7 +44,8 @@ class Configuration:
         """The `python -m training train` options that select it."""
         layer = () if self.paper_layer is None else ("--paper-combine-layer", str(self.paper_layer))
         frozen = ("--prune-queries",) if self.frozen else ()
-        return ("--variant", self.variant, *layer, *frozen)
+        ratio = () if self.keep_ratio is None else ("--keep-ratio", f"{self.keep_ratio:g}")
+        return ("--variant", self.variant, *layer, *ratio, *frozen)
 
 
 # The paper's Lc (of 12 layers) is mapped onto MiniLM's 6 by ceil(Lc * 6 / 12): 11 -> 6, 9 -> 5,

@@ -23,6 +23,7 @@ Peak memory (one case, default batch 8 x 512) is measured per model in a fresh s
     python benchmarks/model_speed.py --device cuda        # GPU: fp16, batch 32 and 128 x 512
     python benchmarks/model_speed.py --shapes minilm --lengths 128 --batches 1 --rounds 3 \\
         --no-write                                        # a quick look
+    python benchmarks/model_speed.py --keep-ratio 0.7 --no-write   # every variant at p = 0.7
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ import subprocess
 import sys
 import time
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -120,19 +121,18 @@ def model_file(workdir: Path, name: str, precision: str) -> Path:
     return workdir / f"{stem}{suffix}.onnx"
 
 
-FROZEN = " + frozen"  # the name suffix of a variant built with prune_queries (`--prune-queries`)
+def with_frozen_twins(configs) -> tuple:
+    """Each configuration followed by its twin built with prune_queries (`--prune-queries`)."""
+    return tuple(twin for config in configs for twin in (config, replace(config, frozen=True)))
 
 
 def build_models(
-    workdir: Path, shape_name: str, precisions: tuple[str, ...], prune_queries: bool = False
+    workdir: Path, shape_name: str, precisions: tuple[str, ...], configs=TIMED_CONFIGS
 ) -> dict:
-    """Export the baseline and the variants of one shape at every precision (cached); with
-    `prune_queries`, each pruning variant also as built with `prune_queries=True`."""
+    """Export the baseline and the graph of each `Configuration` of one shape at every
+    precision (cached by name), keyed by the configuration's name."""
     import torch
     from transformers import BertConfig, BertForSequenceClassification
-
-    from model import CoreBertForSequenceClassification, map_paper_layer
-    from model.onnx_export import export_onnx
 
     workdir.mkdir(parents=True, exist_ok=True)
     shape = {**SHAPES[shape_name], **COMMON}
@@ -143,24 +143,30 @@ def build_models(
         BertForSequenceClassification(config).eval().save_pretrained(weights)
     models: dict[str, dict] = {BASELINE: {"config": None}}
     build_baseline(weights, workdir, shape, precisions)
-    for config in TIMED_CONFIGS:
-        layer = {}
-        if config.paper_layer is not None:
-            layers = shape["num_hidden_layers"]
-            layer = {"combine_layer": map_paper_layer(config.paper_layer, layers)}
-        for frozen in (False, True) if prune_queries else (False,):
-            name = config.name + (FROZEN if frozen else "")
-            variant = CoreBertForSequenceClassification.from_backbone(
-                weights, config.variant, prune_queries=frozen, **layer
-            )
-            models[name] = {"config": variant.config}
-            fp32 = model_file(workdir, name, "fp32")
-            if not fp32.exists():
-                export_onnx(variant.eval(), fp32)
-            write_precisions(fp32, workdir, name, precisions)
+    for config in configs:
+        models[config.name] = {"config": build_variant(weights, workdir, shape, config, precisions)}
     for name in models:
         models[name]["paths"] = {p: model_file(workdir, name, p) for p in precisions}
     return models
+
+
+def build_variant(weights: Path, workdir: Path, shape: dict, config, precisions):
+    """Export one `Configuration` (variant, Lc, keep ratio, frozen) at every precision; its
+    `CoreBertConfig` (the MAC count reads it)."""
+    from model import CoreBertForSequenceClassification, map_paper_layer
+    from model.onnx_export import export_onnx
+
+    options: dict = {"prune_queries": config.frozen}
+    if config.paper_layer is not None:
+        options["combine_layer"] = map_paper_layer(config.paper_layer, shape["num_hidden_layers"])
+    if config.keep_ratio is not None:
+        options["keep_ratio"] = config.keep_ratio
+    variant = CoreBertForSequenceClassification.from_backbone(weights, config.variant, **options)
+    fp32 = model_file(workdir, config.name, "fp32")
+    if not fp32.exists():
+        export_onnx(variant.eval(), fp32)
+    write_precisions(fp32, workdir, config.name, precisions)
+    return variant.config
 
 
 def build_baseline(weights: Path, workdir: Path, shape: dict, precisions) -> None:
@@ -171,7 +177,7 @@ def build_baseline(weights: Path, workdir: Path, shape: dict, precisions) -> Non
 
     fused = model_file(workdir, BASELINE, "fp32")
     if not fused.exists():
-        raw = workdir / "bert.onnx"
+        raw = workdir / "bert_unfused.onnx"  # not `bert.onnx`: the bert configuration's graph
         model = BertForSequenceClassification.from_pretrained(weights, attn_implementation="eager")
         export_baseline(model.eval(), raw)
         optimized = optimizer.optimize_model(
@@ -511,6 +517,9 @@ def parse_args() -> argparse.Namespace:
         action="store_true",
         help="also time each pruning variant with prune_queries (frozen pruned tokens)",
     )
+    parser.add_argument(
+        "--keep-ratio", type=float, help="p of every pruning variant (default: the paper's 0.9)"
+    )
     parser.add_argument("--memory-probe", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     batches, lengths = DEFAULT_CASES[args.device]
@@ -542,9 +551,12 @@ def main() -> None:
     args.machine = machine_description(args.device)
     cases = [Case(b, n) for n in args.lengths for b in args.batches]
     rows, fusion = [], {}
+    configs = with_frozen_twins(TIMED_CONFIGS) if args.prune_queries else TIMED_CONFIGS
+    if args.keep_ratio is not None:
+        configs = tuple(replace(config, keep_ratio=args.keep_ratio) for config in configs)
     for shape_name in args.shapes:
         workdir = args.workdir / shape_name
-        models = build_models(workdir, shape_name, args.precisions, args.prune_queries)
+        models = build_models(workdir, shape_name, args.precisions, configs)
         fusion[shape_name] = json.loads((workdir / "baseline_fusion.json").read_text())
         for precision in args.precisions:
             rows += measure(shape_name, precision, models, cases, args)

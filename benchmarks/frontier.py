@@ -1,0 +1,408 @@
+"""The accuracy-vs-speed frontier: each configuration's test accuracy beside its measured speed.
+
+Accuracy comes from the accuracy report's planned records (benchmarks/accuracy.py). Speed comes
+from `--measure-speed`: on the MiniLM shape, int8 on the CPU, batch 8 x each planned dataset's
+max length, the ORT-optimized int8 BERT and every distinct graph among the plan's configurations
+are timed side by side by benchmarks/model_speed.py's own models and timing; the ratios go to
+benchmarks/results/frontier/speed.json. A distilled configuration runs its non-distilled twin's
+graph, so the twin's ratio is its ratio.
+
+The report (the default) times nothing: it joins speed.json with the records, marks the
+Pareto-optimal configurations of each dataset, checks the target (within TARGET_POINTS of bert
+and at least SPEED_TARGET times its int8 speed) and rewrites docs/results.md's `frontier` section
+and docs/img/frontier.png. benchmarks/accuracy.py rewrites both after every piece once
+speed.json exists.
+
+    python benchmarks/frontier.py --measure-speed     # quiet CPU: a few minutes of timing
+    python benchmarks/frontier.py                     # the report and the plot
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from benchmarks import model_speed  # noqa: E402
+from benchmarks.accuracy_plan import (  # noqa: E402
+    CONFIGS,
+    DATASET_TITLES,
+    PLAN,
+    TARGET_POINTS,
+    Configuration,
+)
+from benchmarks.accuracy_report import misses_target, planned_records, points_vs  # noqa: E402
+from benchmarks.doc_sections import command_line, replace_section  # noqa: E402
+
+SHAPE, PRECISION, BATCH = "minilm", "int8", 8
+SPEED_TARGET = 1.5  # docs/s vs int8 BERT, at the dataset's length
+SPEED_FILE = ROOT / "benchmarks" / "results" / "frontier" / "speed.json"
+DEFAULT_REPORT = ROOT / "docs" / "results.md"
+SECTION = "frontier"
+PLOT = Path("img") / "frontier.png"  # beside the report: docs/img/frontier.png
+
+
+# --- speed ----------------------------------------------------------------------------------
+
+
+def graph_of(config: Configuration) -> Configuration:
+    """The configuration whose graph `config` runs: distillation changes weights, not graphs."""
+    return replace(config, distilled=False)
+
+
+def distinct_graphs() -> tuple[Configuration, ...]:
+    return tuple(dict.fromkeys(graph_of(config) for config in CONFIGS.values()))
+
+
+def planned_lengths() -> list[int]:
+    return sorted({settings.max_length for settings in PLAN.values()})
+
+
+def case_label(length: int) -> str:
+    return model_speed.Case(BATCH, length).label
+
+
+def measure_speed(args) -> dict:
+    """Time the baseline and every distinct graph side by side; speed.json's content."""
+    workdir = args.workdir / SHAPE
+    models = model_speed.build_models(workdir, SHAPE, (PRECISION,), distinct_graphs())
+    cases = [model_speed.Case(BATCH, length) for length in planned_lengths()]
+    rows = model_speed.measure(SHAPE, PRECISION, models, cases, args)
+    return speed_document(rows, args)
+
+
+def speed_document(rows: list[dict], args) -> dict:
+    """The ratios per configuration and length, with how and where they were measured."""
+    import onnxruntime as ort
+
+    by_model_case = {(row["model"], row["case"]): row for row in rows}
+    configs = {}
+    for key, config in CONFIGS.items():
+        graph = graph_of(config).name
+        lengths = {}
+        for length in planned_lengths():
+            row = by_model_case[(graph, case_label(length))]
+            lengths[str(length)] = {
+                "speed_ratio": round(row["speedup"], 4),
+                "mac_ratio": round(row["mac_ratio"], 4),
+                "docs_per_s": round(row["docs_per_s"], 2),
+                "median_ms": round(row["median_ms"], 2),
+            }
+        configs[key] = {"graph": graph, "lengths": lengths}
+    baseline = {
+        str(length): round(by_model_case[(model_speed.BASELINE, case_label(length))]
+                           ["docs_per_s"], 2)
+        for length in planned_lengths()
+    }  # fmt: skip
+    return {
+        "command": args.command,
+        "machine": args.machine,
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
+        "onnxruntime": ort.__version__,
+        "shape": SHAPE,
+        "precision": PRECISION,
+        "batch": BATCH,
+        "threads": args.threads,
+        "rounds": args.rounds,
+        "warmup": args.warmup,
+        "baseline": model_speed.BASELINE,
+        "baseline_docs_per_s": baseline,
+        "configs": configs,
+    }
+
+
+def load_speed(path: Path) -> dict | None:
+    return json.loads(path.read_text()) if path.exists() else None
+
+
+def speed_of(speed: dict | None, config: str, length: int) -> dict | None:
+    """The measured ratios of `config` at `length` tokens, if measured, and measured on the
+    graph the configuration has now (a configuration redefined under its key is not)."""
+    measured = None if speed is None else speed["configs"].get(config)
+    if measured is None or measured["graph"] != graph_of(CONFIGS[config]).name:
+        return None
+    return measured["lengths"].get(str(length))
+
+
+# --- the frontier ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Point:
+    """One configuration on one dataset: accuracy and delta vs bert, int8 speed vs int8 BERT."""
+
+    config: str
+    accuracy: float
+    delta: float  # points vs bert
+    speed_ratio: float
+    mac_ratio: float
+
+    @property
+    def meets_target(self) -> bool:
+        return not misses_target(self.delta) and self.speed_ratio >= SPEED_TARGET
+
+
+def dataset_points(dataset: str, planned: dict, speed: dict | None) -> dict[str, Point]:
+    """The configurations of `dataset` with an accuracy, a bert to compare with, and a speed."""
+    baseline = planned.get((dataset, "bert"))
+    points = {}
+    for config in CONFIGS:
+        record = planned.get((dataset, config))
+        measured = speed_of(speed, config, PLAN[dataset].max_length)
+        if baseline is None or record is None or measured is None:
+            continue
+        points[config] = Point(config, record["accuracy"], points_vs(record, baseline),
+                               measured["speed_ratio"], measured["mac_ratio"])  # fmt: skip
+    return points
+
+
+def dominates(a: Point, b: Point) -> bool:
+    """At least as accurate and at least as fast, and strictly better in one."""
+    at_least = a.accuracy >= b.accuracy and a.speed_ratio >= b.speed_ratio
+    return at_least and (a.accuracy > b.accuracy or a.speed_ratio > b.speed_ratio)
+
+
+def pareto_optimal(points: dict[str, Point]) -> set[str]:
+    """The configurations no other measured one dominates (equal points all stay)."""
+    return {
+        key
+        for key, point in points.items()
+        if not any(dominates(other, point) for other in points.values())
+    }
+
+
+# --- report ---------------------------------------------------------------------------------
+
+
+def yes(flag: bool) -> str:
+    return "**yes**" if flag else "no"
+
+
+def table_row(dataset: str, config: str, planned: dict, speed: dict | None, points, optimal):
+    """One configuration's cells; what is not measured says so, the verdicts need both."""
+    record, baseline = planned.get((dataset, config)), planned.get((dataset, "bert"))
+    measured = speed_of(speed, config, PLAN[dataset].max_length)
+    accuracy = "not measured yet" if record is None else f"{100 * record['accuracy']:.1f}"
+    delta = "–" if record is None or baseline is None else f"{points_vs(record, baseline):+.1f}"
+    ratios = ["not measured yet", "–"]
+    if measured is not None:
+        ratios = [f"{measured['speed_ratio']:.2f}x", f"{measured['mac_ratio']:.2f}"]
+    verdicts = ["–", "–"]
+    if config in points:
+        verdicts = [yes(config in optimal), yes(points[config].meets_target)]
+    cells = [CONFIGS[config].name, accuracy, delta, *ratios, *verdicts]
+    return "| " + " | ".join(cells) + " |"
+
+
+def dataset_table(dataset: str, planned: dict, speed: dict | None) -> list[str]:
+    points = dataset_points(dataset, planned, speed)
+    optimal = pareto_optimal(points)
+    lines = [
+        f"### {DATASET_TITLES[dataset]} ({BATCH} x {PLAN[dataset].max_length} tokens)",
+        "",
+        "| configuration | accuracy | Δ vs bert (points) | int8 docs/s vs int8 BERT "
+        "| MAC ratio | Pareto-optimal | meets the target |",
+        "|---|---:|---:|---:|---:|---|---|",
+    ]
+    for config in CONFIGS:
+        lines.append(table_row(dataset, config, planned, speed, points, optimal))
+    return [*lines, ""]
+
+
+def summary(planned: dict, speed: dict | None) -> list[str]:
+    """Per configuration measured on every dataset: its worst delta and lowest ratio."""
+    points = {dataset: dataset_points(dataset, planned, speed) for dataset in PLAN}
+    lines, everywhere, unmeasured = [], [], []
+    for config in CONFIGS:
+        name = CONFIGS[config].name
+        lacking = [DATASET_TITLES[d] for d in PLAN if config not in points[d]]
+        if lacking:
+            unmeasured.append(f"{name} (on {', '.join(lacking)})")
+            continue
+        own = {dataset: points[dataset][config] for dataset in PLAN}
+        worst = min(own, key=lambda d: own[d].delta)
+        slowest = min(own, key=lambda d: own[d].speed_ratio)
+        missed = [DATASET_TITLES[d] for d, point in own.items() if not point.meets_target]
+        if not missed:
+            everywhere.append(name)
+        verdict = f"target missed on {', '.join(missed)}" if missed else "target met on all three"
+        lines.append(
+            f"- {name}: worst {own[worst].delta:+.1f} points ({DATASET_TITLES[worst]}), "
+            f"lowest {own[slowest].speed_ratio:.2f}x ({DATASET_TITLES[slowest]}): {verdict}."
+        )
+    lines += [
+        "",
+        f"Meeting the target on every dataset: {', '.join(everywhere) or 'none'}.",
+    ]
+    if unmeasured:
+        lines += ["", f"Not measured yet on every dataset: {'; '.join(unmeasured)}."]
+    return lines
+
+
+def speed_source(speed: dict | None) -> str:
+    if speed is None:
+        return ("No speed measured yet: `python benchmarks/frontier.py --measure-speed` writes "
+                "benchmarks/results/frontier/speed.json.")  # fmt: skip
+    return (
+        f"Speed: `{speed['command']}` on {speed['machine']}, {speed['date']}, ONNX Runtime "
+        f"{speed['onnxruntime']}, {speed['threads']} intra-op threads; random weights on the "
+        f"{speed['shape']} shape (speed does not depend on them), full-length documents, median "
+        f"of {speed['rounds']} interleaved rounds after {speed['warmup']} warm-up round(s), "
+        f"documents/s relative to {speed['baseline']} at {speed['precision']}, batch "
+        f"{speed['batch']} x the dataset's length (benchmarks/results/frontier/speed.json). The "
+        "MAC ratio is BERT's multiply-accumulates / the configuration's, from the keys/values its "
+        "graph kept on those inputs."
+    )
+
+
+def render_frontier(records: list[dict], speed: dict | None) -> str:
+    planned = planned_records(records)
+    lines = [
+        "## Accuracy vs speed: the frontier",
+        "",
+        "Written by `python benchmarks/frontier.py` (and by `python benchmarks/accuracy.py` after "
+        "every piece) from the accuracy records above and the measured int8 speed. Accuracy: "
+        "test accuracy in percent, Δ in points vs `bert` of the same dataset. Speed: documents/s "
+        "of the configuration's int8 graph vs the ORT-optimized int8 BERT, at batch "
+        f"{BATCH} x the dataset's length; a distilled configuration runs its twin's graph, so it "
+        "shares its twin's speed. Pareto-optimal: no other measured configuration is at least "
+        "as accurate and at least as fast, and better in one. Target: within "
+        f"{TARGET_POINTS} points of `bert` and at least {SPEED_TARGET}x its speed.",
+        "",
+        speed_source(speed),
+        "",
+        f"![accuracy vs int8 speed per dataset]({PLOT.as_posix()})",
+        "",
+    ]
+    for dataset in PLAN:
+        lines += dataset_table(dataset, planned, speed)
+    lines += ["### Over all three datasets", "", *summary(planned, speed)]
+    return "\n".join(lines) + "\n"
+
+
+def plot_frontier(records: list[dict], speed: dict | None, path: Path) -> None:
+    """One panel per dataset: speed ratio against delta, the Pareto-optimal points joined."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    planned = planned_records(records)
+    figure, axes = plt.subplots(1, len(PLAN), figsize=(6 * len(PLAN), 5.5), squeeze=False)
+    for axis, dataset in zip(axes[0], PLAN, strict=True):
+        plot_panel(axis, dataset, dataset_points(dataset, planned, speed))
+    figure.suptitle("Accuracy vs int8 speed (MiniLM-L6, CPU): Pareto-optimal in red, target shaded")
+    figure.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+
+
+def plot_panel(axis, dataset: str, points: dict[str, Point]) -> None:
+    optimal = pareto_optimal(points)
+    axis.axhline(-TARGET_POINTS, color="grey", linestyle="--", linewidth=1)
+    axis.axvline(SPEED_TARGET, color="grey", linestyle="--", linewidth=1)
+    front = sorted((points[key] for key in optimal), key=lambda p: (p.speed_ratio, -p.delta))
+    axis.plot([p.speed_ratio for p in front], [p.delta for p in front], color="tab:red", zorder=2)
+    for key, point in points.items():
+        color = "tab:red" if key in optimal else "tab:blue"
+        axis.scatter(point.speed_ratio, point.delta, color=color, s=36, zorder=3)
+    for point, offset in label_offsets(list(points.values())):
+        axis.annotate(point.config, (point.speed_ratio, point.delta), xytext=offset,
+                      textcoords="offset points", fontsize=8)  # fmt: skip
+    length = PLAN[dataset].max_length
+    axis.set_title(f"{DATASET_TITLES[dataset]} ({BATCH} x {length} tokens)")
+    axis.set_xlabel("int8 documents/s vs int8 BERT")
+    axis.set_ylabel("accuracy vs bert (points)")
+    axis.grid(alpha=0.3)
+    if not points:
+        axis.text(0.5, 0.5, "not measured yet", ha="center", transform=axis.transAxes)
+    show_target(axis, list(points.values()))
+
+
+def show_target(axis, points: list[Point]) -> None:
+    """Keep both target lines and bert's point in view, and shade the region meeting both."""
+    ratios = [1.0, SPEED_TARGET, *(p.speed_ratio for p in points)]
+    deltas = [0.0, -TARGET_POINTS, *(p.delta for p in points)]
+    x_margin = 0.08 * (max(ratios) - min(ratios))
+    y_margin = 0.08 * (max(deltas) - min(deltas))
+    axis.set_xlim(min(ratios) - x_margin, max(ratios) + 2 * x_margin)
+    axis.set_ylim(min(deltas) - y_margin, max(deltas) + 2 * y_margin)
+    right, top = axis.get_xlim()[1], axis.get_ylim()[1]
+    axis.fill_between([SPEED_TARGET, right], -TARGET_POINTS, top, color="tab:green", alpha=0.08,
+                      label="target")  # fmt: skip
+
+
+def label_offsets(points: list[Point]) -> list[tuple[Point, tuple[int, int]]]:
+    """A label offset per point (in display points), stacking the labels of points that lie
+    close together (e.g. p and pf, or a distilled configuration and its twin) downwards."""
+    placed: list[Point] = []
+    result = []
+    for point in sorted(points, key=lambda p: (-p.delta, p.speed_ratio)):
+        near = sum(
+            abs(p.speed_ratio - point.speed_ratio) < 0.08 and abs(p.delta - point.delta) < 0.4
+            for p in placed
+        )
+        placed.append(point)
+        result.append((point, (5, 4 - 10 * near)))
+    return result
+
+
+def write_frontier(records: list[dict], speed: dict | None, report: Path) -> Path:
+    """Rewrite the report's `frontier` section and the plot beside it; the plot's path."""
+    plot = report.parent / PLOT
+    replace_section(report, SECTION, render_frontier(records, speed))
+    plot_frontier(records, speed, plot)
+    return plot
+
+
+# --- main -----------------------------------------------------------------------------------
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "--measure-speed", action="store_true", help="time the graphs, write speed.json (only)"
+    )
+    parser.add_argument("--rounds", type=int, default=10, help="timed rounds per length")
+    parser.add_argument("--warmup", type=int, default=2, help="discarded rounds per length")
+    parser.add_argument("--threads", type=int, default=os.cpu_count() or 1)
+    parser.add_argument(
+        "--workdir", type=Path, default=SPEED_FILE.parent, help="exported graphs (cached by name)"
+    )
+    parser.add_argument("--speed-file", type=Path, default=SPEED_FILE)
+    parser.add_argument(
+        "--results-dir", type=Path, default=ROOT / "benchmarks/results/accuracy",
+        help="the accuracy report's results (its records/)",
+    )  # fmt: skip
+    parser.add_argument("--output", type=Path, default=DEFAULT_REPORT, help="report to write")
+    return parser.parse_args(argv)
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    if args.measure_speed:
+        args.device, args.memory_case = "cpu", None  # model_speed.measure's settings
+        args.machine = model_speed.machine_description("cpu")
+        args.command = command_line("benchmarks/frontier.py")
+        speed = measure_speed(args)
+        args.speed_file.parent.mkdir(parents=True, exist_ok=True)
+        args.speed_file.write_text(json.dumps(speed, indent=2) + "\n")
+        print(f"wrote {args.speed_file}")
+        return 0
+    from benchmarks.accuracy import load_records
+
+    plot = write_frontier(load_records(args.results_dir), load_speed(args.speed_file), args.output)
+    print(f"wrote the {SECTION} section of {args.output} and {plot}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

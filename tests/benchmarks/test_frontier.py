@@ -1,0 +1,290 @@
+"""The accuracy-vs-speed frontier, from hand-made records and speed ratios (nothing is timed)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+
+from benchmarks import accuracy
+from benchmarks.accuracy_plan import CONFIGS, PLAN, Configuration, Piece
+from benchmarks.accuracy_report import planned_records
+from benchmarks.frontier import (
+    SECTION,
+    Point,
+    dataset_table,
+    distinct_graphs,
+    graph_of,
+    pareto_optimal,
+    render_frontier,
+    speed_document,
+    summary,
+    write_frontier,
+)
+from benchmarks.model_speed import with_frozen_twins
+
+
+def record(dataset: str, config: str, accuracy: float) -> dict:
+    """A planned record with the fields the frontier reads."""
+    return {
+        "dataset": dataset,
+        "config": config,
+        "settings": asdict(PLAN[dataset]),
+        "accuracy": accuracy,
+    }
+
+
+def speed(ratios: dict[str, float | dict[int, float]]) -> dict:
+    """speed.json with one ratio per configuration (the same at every length unless given)."""
+    configs = {}
+    for config, ratio in ratios.items():
+        per_length = ratio if isinstance(ratio, dict) else dict.fromkeys((128, 256, 512), ratio)
+        configs[config] = {
+            "graph": graph_of(CONFIGS[config]).name,
+            "lengths": {
+                str(length): {"speed_ratio": value, "mac_ratio": value * 1.1}
+                for length, value in per_length.items()
+            },
+        }
+    return {
+        "command": "python benchmarks/frontier.py --measure-speed",
+        "machine": "x86_64, 2 cores",
+        "date": "2026-01-01T00:00:00+00:00",
+        "onnxruntime": "1.0",
+        "shape": "minilm",
+        "precision": "int8",
+        "batch": 8,
+        "threads": 2,
+        "rounds": 10,
+        "warmup": 2,
+        "baseline": "bert (ORT-optimized)",
+        "configs": configs,
+    }
+
+
+def table_rows(lines: list[str]) -> dict[str, list[str]]:
+    rows = [line.strip("|").split(" | ") for line in lines if line.startswith("| ")][1:]
+    return {cells[0].strip(): [cell.strip() for cell in cells[1:]] for cells in rows}
+
+
+def point(config: str, accuracy: float, ratio: float) -> Point:
+    return Point(config, accuracy, 0.0, ratio, ratio)
+
+
+def test_pareto_keeps_the_points_nothing_dominates():
+    points = {
+        "bert": point("bert", 0.90, 1.0),
+        "p": point("p", 0.89, 1.1),
+        "pf": point("pf", 0.88, 1.05),  # p is as accurate and faster
+        "pfc-lc7": point("pfc-lc7", 0.87, 1.8),
+        "pfc-lc9": point("pfc-lc9", 0.86, 1.5),  # pfc-lc7 is both
+    }
+    assert pareto_optimal(points) == {"bert", "p", "pfc-lc7"}
+
+
+def test_pareto_keeps_equal_points_and_drops_a_tie_beaten_on_the_other_axis():
+    points = {
+        "p": point("p", 0.89, 1.1),
+        "pf": point("pf", 0.89, 1.1),  # the same point: neither dominates
+        "pfc-lc7": point("pfc-lc7", 0.87, 1.8),
+        "pfc-lc7-kd": point("pfc-lc7-kd", 0.86, 1.8),  # same speed, less accurate
+        "c-lc11": point("c-lc11", 0.89, 1.05),  # same accuracy, slower
+    }
+    assert pareto_optimal(points) == {"p", "pf", "pfc-lc7"}
+
+
+def test_table_gives_deltas_ratios_and_verdicts():
+    records = [
+        record("20ng", "bert", 0.700),
+        record("20ng", "pf", 0.696),  # -0.4 at 1.6x: meets the target
+        record("20ng", "pfc-lc7", 0.690),  # -1.0 at 1.9x: too inaccurate
+        record("20ng", "pfc-lc11", 0.710),  # +1.0 at 1.2x: too slow
+    ]
+    ratios = speed({"bert": 0.98, "pf": 1.6, "pfc-lc7": 1.9, "pfc-lc11": 1.2})
+    rows = table_rows(dataset_table("20ng", planned_records(records), ratios))
+    assert rows["pf"] == ["69.6", "-0.4", "1.60x", "1.76", "**yes**", "**yes**"]
+    assert rows["pfc (Lc=7)"][1:3] == ["-1.0", "1.90x"]
+    assert rows["pfc (Lc=7)"][4:] == ["**yes**", "no"]
+    assert rows["pfc (Lc=11)"][4:] == ["**yes**", "no"]
+    assert rows["bert"][1:] == ["+0.0", "0.98x", "1.08", "no", "no"]  # pfc (Lc=11) beats it
+
+
+def test_target_needs_both_accuracy_and_speed_at_the_boundaries():
+    assert point("pf", 0.9, 1.5).meets_target
+    assert not Point("pf", 0.9, -0.51, 2.0, 2.0).meets_target
+    assert Point("pf", 0.9, -0.5, 2.0, 2.0).meets_target
+    assert not Point("pf", 0.9, 0.0, 1.49, 2.0).meets_target
+
+
+def test_missing_accuracy_speed_or_baseline_is_shown_as_not_measured():
+    records = [record("imdb", "bert", 0.85), record("imdb", "pf", 0.86), record("bbc", "pf", 0.9)]
+    ratios = speed({"bert": 1.0, "p": 1.1})  # pf has no speed; p no record
+    planned = planned_records(records)
+    imdb = table_rows(dataset_table("imdb", planned, ratios))
+    assert imdb["pf"] == ["86.0", "+1.0", "not measured yet", "–", "–", "–"]
+    assert imdb["p"] == ["not measured yet", "–", "1.10x", "1.21", "–", "–"]
+    bbc = table_rows(dataset_table("bbc", planned, ratios))  # no bert on BBC News
+    assert bbc["pf"] == ["90.0", "–", "not measured yet", "–", "–", "–"]
+    no_speed = table_rows(dataset_table("imdb", planned, None))
+    assert no_speed["bert"][2:] == ["not measured yet", "–", "–", "–"]
+
+
+def test_summary_takes_the_worst_of_every_dataset_and_lists_the_unmeasured():
+    records = [
+        record(dataset, config, value)
+        for dataset in PLAN
+        for config, value in (("bert", 0.90), ("pf", 0.898), ("pfc-lc7", 0.89))
+    ]
+    records[-1] = record("20ng", "pfc-lc7", 0.896)  # -0.4 on 20 Newsgroups only
+    ratios = speed({"bert": 1.0, "pf": {128: 1.6, 256: 1.7, 512: 1.55}, "pfc-lc7": 1.9})
+    lines = summary(planned_records(records), ratios)
+    pf = "- pf: worst -0.2 points (BBC News), lowest 1.55x (BBC News): target met on all three."
+    assert pf in lines
+    pfc = next(line for line in lines if line.startswith("- pfc (Lc=7):"))
+    assert "worst -1.0 points (BBC News), lowest 1.90x" in pfc
+    assert pfc.endswith("target missed on BBC News, IMDB.")
+    assert "Meeting the target on every dataset: pf." in lines
+    unmeasured = next(line for line in lines if line.startswith("Not measured yet"))
+    assert "p (on BBC News, IMDB, 20 Newsgroups)" in unmeasured
+    assert "pfc (Lc=7) (on" not in unmeasured
+
+
+def test_summary_says_none_when_no_configuration_meets_the_target_everywhere():
+    records = [record(d, c, 0.9) for d in PLAN for c in ("bert", "pf")]
+    lines = summary(planned_records(records), speed({"bert": 1.0, "pf": 1.2}))
+    assert "Meeting the target on every dataset: none." in lines
+
+
+def test_a_distilled_configuration_shares_its_twins_graph():
+    assert graph_of(CONFIGS["pfc-lc7-kd"]) == CONFIGS["pfc-lc7"]
+    assert graph_of(CONFIGS["pfc-lc9-kd-frozen"]).name == "pfc (Lc=9) + frozen"
+    graphs = distinct_graphs()
+    assert len(graphs) == len(set(graphs))
+    assert not any(graph.distilled for graph in graphs)
+    assert {graph_of(config) for config in CONFIGS.values()} == set(graphs)
+
+
+def test_speed_document_gives_a_distilled_configuration_its_twins_ratios():
+    rows = [
+        {"model": name, "case": f"8 x {length}", "speedup": ratio, "mac_ratio": ratio,
+         "docs_per_s": 10 * ratio, "median_ms": 800 / ratio}
+        for name, ratio in [("bert (ORT-optimized)", 1.0)]
+        + [(graph.name, 1 + index / 10) for index, graph in enumerate(distinct_graphs())]
+        for length in (128, 256, 512)
+    ]  # fmt: skip
+    args = SimpleNamespace(command="c", machine="m", threads=2, rounds=3, warmup=1)
+    document = speed_document(rows, args)
+    assert set(document["configs"]) == set(CONFIGS)
+    kd, twin = document["configs"]["pfc-lc7-kd"], document["configs"]["pfc-lc7"]
+    assert kd == twin and kd["graph"] == "pfc (Lc=7)"
+    assert document["configs"]["pfc-lc9-kd-frozen"]["graph"] == "pfc (Lc=9) + frozen"
+    assert document["baseline_docs_per_s"] == {"128": 10.0, "256": 10.0, "512": 10.0}
+
+
+def test_a_ratio_measured_on_another_graph_is_not_used():
+    ratios = speed({"pf": 1.6})
+    ratios["configs"]["pf"]["graph"] = "pf (p=0.7)"  # measured before pf changed
+    records = [record("20ng", "bert", 0.7), record("20ng", "pf", 0.7)]
+    rows = table_rows(dataset_table("20ng", planned_records(records), ratios))
+    assert rows["pf"][2] == "not measured yet"
+
+
+def test_write_frontier_renders_the_section_and_the_plot(tmp_path: Path):
+    report = tmp_path / "docs" / "results.md"
+    report.parent.mkdir()
+    report.write_text("# Results\n\n<!-- other:start -->\nkept\n<!-- other:end -->\n")
+    records = [record(d, c, v) for d in PLAN for c, v in (("bert", 0.9), ("pfc-lc7", 0.89))]
+    plot = write_frontier(records, speed({"bert": 1.0, "pfc-lc7": 1.8}), report)
+    assert plot == tmp_path / "docs" / "img" / "frontier.png"
+    assert plot.read_bytes().startswith(b"\x89PNG")
+    text = report.read_text()
+    assert "<!-- other:start -->\nkept\n<!-- other:end -->" in text
+    assert f"<!-- {SECTION}:start -->" in text and f"<!-- {SECTION}:end -->" in text
+    assert "](img/frontier.png)" in text
+    write_frontier(records, None, report)  # rewritten in place, not appended again
+    assert report.read_text().count(f"<!-- {SECTION}:start -->") == 1
+    assert "No speed measured yet" in report.read_text()
+
+
+def test_render_names_where_the_speed_comes_from():
+    text = render_frontier([], speed({"bert": 1.0}))
+    assert "`python benchmarks/frontier.py --measure-speed` on x86_64, 2 cores" in text
+    assert "Meeting the target on every dataset: none." in text
+
+
+def test_write_report_adds_the_frontier_only_once_speed_is_measured(tmp_path: Path, monkeypatch):
+    results = tmp_path / "results"
+    (results / "records").mkdir(parents=True)
+    report, readme = tmp_path / "results.md", tmp_path / "README.md"
+    monkeypatch.setattr(accuracy, "render_report", lambda records, checks: "report")
+    speed_file = tmp_path / "speed.json"
+    accuracy.write_report(report, readme, results, speed_file)
+    assert f"<!-- {SECTION}:start -->" not in report.read_text()
+    speed_file.write_text(json.dumps(speed({"bert": 1.0})))
+    accuracy.write_report(report, readme, results, speed_file)
+    assert f"<!-- {SECTION}:start -->" in report.read_text()
+    assert (tmp_path / "img" / "frontier.png").is_file()
+
+
+# --- accuracy.ensure_teacher ----------------------------------------------------------------
+
+
+@pytest.fixture
+def calls(monkeypatch) -> list[tuple[str, str]]:
+    """Replace training: each call is recorded and leaves the run's artifact, as a real one."""
+    calls: list[tuple[str, str]] = []
+
+    def fake(kind):
+        def run(piece, results_dir, keep_checkpoints):
+            calls.append((kind, piece.key))
+            artifact = accuracy.run_dir_of(results_dir, piece) / "artifact"
+            artifact.mkdir(parents=True)
+            (artifact / accuracy.METADATA_FILE).write_text("{}")
+
+        return run
+
+    monkeypatch.setattr(accuracy, "train_piece", fake("train"))
+    monkeypatch.setattr(accuracy, "run_piece", fake("run"))
+    return calls
+
+
+def distilled() -> Piece:
+    return Piece("20ng", "pfc-lc7-kd", PLAN["20ng"])
+
+
+def test_a_teacher_without_run_or_record_is_trained_and_recorded(tmp_path: Path, calls):
+    accuracy.ensure_teacher(distilled(), tmp_path, keep_checkpoints=False)
+    assert calls == [("run", distilled().teacher.key)]
+
+
+def test_a_teacher_with_a_record_but_no_run_is_trained_without_rewriting_it(tmp_path, calls):
+    teacher = distilled().teacher
+    path = accuracy.record_path(tmp_path, teacher)
+    path.parent.mkdir(parents=True)
+    path.write_text('{"accuracy": 0.7}')
+    accuracy.ensure_teacher(distilled(), tmp_path, keep_checkpoints=False)
+    assert calls == [("train", teacher.key)]
+    assert path.read_text() == '{"accuracy": 0.7}'
+
+
+def test_a_teacher_with_its_run_or_an_undistilled_piece_trains_nothing(tmp_path: Path, calls):
+    teacher = distilled().teacher
+    artifact = accuracy.run_dir_of(tmp_path, teacher) / "artifact"
+    artifact.mkdir(parents=True)
+    (artifact / accuracy.METADATA_FILE).write_text("{}")
+    accuracy.ensure_teacher(distilled(), tmp_path, keep_checkpoints=False)
+    accuracy.ensure_teacher(Piece("20ng", "pfc-lc7", PLAN["20ng"]), tmp_path, False)
+    assert calls == []
+
+
+def test_a_keep_ratio_names_the_configuration_and_selects_it_in_training():
+    config = Configuration("pfc", 7, distilled=True, keep_ratio=0.7)
+    assert config.name == "pfc (Lc=7) (p=0.7) + KD"
+    assert config.options == ("--variant", "pfc", "--paper-combine-layer", "7", "--keep-ratio",
+                              "0.7")  # fmt: skip
+    assert CONFIGS["pfc-lc7"].name == "pfc (Lc=7)"  # the paper's p stays unnamed
+    frozen_twins = [c.name for c in with_frozen_twins((CONFIGS["p"], config))]
+    assert frozen_twins == ["p", "p + frozen", config.name, config.name + " + frozen"]
