@@ -233,15 +233,20 @@ class CoreBertEncoder(nn.Module):
         )
 
     def forward(
-        self, hidden: torch.Tensor, token_mask: torch.Tensor, trace: ExplanationTrace | None = None
+        self,
+        hidden: torch.Tensor,
+        token_mask: torch.Tensor,
+        trace: ExplanationTrace | None = None,
+        states: list[torch.Tensor] | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """hidden (B, N + m, D): document tokens then combination tokens; token_mask (B, N) bool.
 
         Returns the final hidden states ((B, N, D) without combining, (B, m, D) with it) and
         kept_kv_counts (B, L): document tokens each layer could attend to (0 from Lc on). A
-        `trace` (explain only) records what the layers knew of each token.
+        `trace` (explain only) records what the layers knew of each token; `states` (a list)
+        receives the document tokens' states (B, N, D) after each layer before Lc.
         """
-        hidden, kept_counts = self.pruning_layers(hidden, token_mask, trace)
+        hidden, kept_counts = self.pruning_layers(hidden, token_mask, trace, states)
         if self.config.combine_layer is None:
             return hidden, kept_counts
         num_positions = token_mask.shape[1]
@@ -261,7 +266,11 @@ class CoreBertEncoder(nn.Module):
         return self.config.num_hidden_layers - self.config.num_pruning_layers
 
     def pruning_layers(
-        self, hidden: torch.Tensor, token_mask: torch.Tensor, trace: ExplanationTrace | None = None
+        self,
+        hidden: torch.Tensor,
+        token_mask: torch.Tensor,
+        trace: ExplanationTrace | None = None,
+        states: list[torch.Tensor] | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Layers 1..Lc-1: every token is a query (with `prune_queries`, only the kept ones);
         keys/values come from a shrinking set.
@@ -290,6 +299,8 @@ class CoreBertEncoder(nn.Module):
                     hidden, keys_values, key_mask, query_mask if scoring else None
                 )
                 queries_mask = query_mask
+            if states is not None:
+                states.append(hidden[:, :num_positions])
             if trace is not None:
                 trace.attended(kv.index, kv.mask)
             if received is None:
@@ -370,6 +381,9 @@ class CoreBertModelOutput(ModelOutput):
     pooled_output: torch.Tensor | None = None
     kept_kv_counts: torch.Tensor | None = None
     explanation: TokenExplanation | None = None
+    # With `output_hidden_states`: the embeddings, then each layer before Lc, document tokens
+    # only (B, N, D), as BERT's hidden_states count them (what distillation matches).
+    hidden_states: tuple[torch.Tensor, ...] | None = None
 
 
 @dataclass
@@ -420,23 +434,27 @@ class CoreBertModel(CoreBertPreTrainedModel):
         attention_mask: torch.Tensor | None = None,
         token_type_ids: torch.Tensor | None = None,
         explain: bool = False,
+        output_hidden_states: bool = False,
     ) -> CoreBertModelOutput:
         """`explain`: also return, per input position, what the layers knew of each token
-        (`model.explanation`); the logits do not change."""
+        (`model.explanation`); `output_hidden_states`: the document tokens' states up to Lc.
+        Neither changes the logits."""
         if attention_mask is None:
             attention_mask = torch.ones_like(input_ids)
         token_mask = attention_mask.bool()  # (B, N)
         trace = ExplanationTrace(token_mask) if explain else None
         hidden = self.embeddings(input_ids=input_ids, token_type_ids=token_type_ids)
+        states = [hidden] if output_hidden_states else None
         if self.combination_tokens is not None:
             combination = self.combination_tokens.unsqueeze(0).expand(hidden.shape[0], -1, -1)
             hidden = torch.cat([hidden, combination.to(hidden.dtype)], dim=1)  # (B, N + m, D)
-        hidden, kept_kv_counts = self.encoder(hidden, token_mask, trace)
+        hidden, kept_kv_counts = self.encoder(hidden, token_mask, trace, states)
         return CoreBertModelOutput(
             last_hidden_state=hidden,
             pooled_output=self.pool(hidden, token_mask),
             kept_kv_counts=kept_kv_counts,
             explanation=None if trace is None else trace.explanation(),
+            hidden_states=None if states is None else tuple(states),
         )
 
     def pool(self, hidden: torch.Tensor, token_mask: torch.Tensor) -> torch.Tensor:
@@ -484,9 +502,16 @@ class CoreBertForSequenceClassification(CoreBertPreTrainedModel):
         token_type_ids: torch.Tensor | None = None,
         labels: torch.Tensor | None = None,
         explain: bool = False,
+        output_hidden_states: bool = False,
         **kwargs,
     ) -> CoreBertClassifierOutput:
-        encoded = self.bert(input_ids, attention_mask, token_type_ids, explain=explain)
+        encoded = self.bert(
+            input_ids,
+            attention_mask,
+            token_type_ids,
+            explain=explain,
+            output_hidden_states=output_hidden_states,
+        )
         logits = self.classifier(self.dropout(encoded.pooled_output))
         loss = None if labels is None else self.loss(logits, labels)
         return CoreBertClassifierOutput(
@@ -494,6 +519,7 @@ class CoreBertForSequenceClassification(CoreBertPreTrainedModel):
             logits=logits,
             kept_kv_counts=encoded.kept_kv_counts,
             explanation=encoded.explanation,
+            hidden_states=encoded.hidden_states,
         )
 
     def loss(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:

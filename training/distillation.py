@@ -4,7 +4,11 @@ the labels.
     loss = (1 - w) * CE(student, label) + w * T^2 * KL(softmax(teacher / T) || softmax(student / T))
 
 (Hinton et al., "Distilling the Knowledge in a Neural Network": the T^2 keeps the soft term's
-gradient scale independent of T). For a multi-label model the soft term is the binary
+gradient scale independent of T). With `--distill-hidden-weight` b > 0 the loss adds
+b x the mean squared error between the student's and the teacher's hidden states after each layer
+before Lc, over the real tokens (the intermediate-layer term of TinyBERT, Jiao et al.): the
+layers that prune learn to keep BERT's token representations. That term needs the teacher in
+PyTorch, run on every training batch. For a multi-label model the soft term is the binary
 cross-entropy against the teacher's sigmoid(teacher / T). The teacher is a run directory, an
 exported artifact or a checkpoint with the same labels and tokenizer; `--teacher auto` trains the
 `bert` variant first, in OUTPUT_DIR/teacher. Teacher logits are computed once per training
@@ -20,6 +24,7 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -58,6 +63,15 @@ class DistillationArguments:
     distill_temperature: float = field(
         default=2.0, metadata={"help": "Temperature T of the teacher and student softmax."}
     )
+    distill_hidden_weight: float = field(
+        default=0.0,
+        metadata={
+            "help": "Weight of matching the teacher's hidden states after each layer before Lc "
+            "(mean squared error over the real tokens, added to the loss); 0: off. Needs the "
+            "teacher's PyTorch weights: a checkpoint, or a run directory that kept its "
+            "checkpoints/ (as --teacher auto does)."
+        },
+    )
 
     def __post_init__(self):
         if self.distill_from and self.teacher:
@@ -66,6 +80,10 @@ class DistillationArguments:
             raise ValueError(f"--distill-weight must be in [0, 1], got {self.distill_weight}")
         if self.distill_temperature <= 0:
             raise ValueError(f"--distill-temperature must be > 0, got {self.distill_temperature}")
+        if self.distill_hidden_weight < 0:
+            raise ValueError(
+                f"--distill-hidden-weight must be >= 0, got {self.distill_hidden_weight}"
+            )
 
     @property
     def enabled(self) -> bool:
@@ -76,6 +94,7 @@ class DistillationArguments:
             "teacher": self.distill_from or self.teacher,
             "weight": self.distill_weight,
             "temperature": self.distill_temperature,
+            "hidden_weight": self.distill_hidden_weight,
         }
 
 
@@ -106,6 +125,83 @@ def distillation_loss(
             log_target=True,
         )
     return (1.0 - weight) * hard + weight * temperature**2 * soft
+
+
+def matched_layers(student_layers: int, teacher_layers: int, before: int) -> list[tuple[int, int]]:
+    """(student, teacher) hidden-state indices to match: each student layer 1..`before` with the
+    teacher layer at the same share of depth (round(l x teacher_layers / student_layers); the
+    same layer when both have as many). Index 0 is the embeddings, as BERT counts hidden_states."""
+    return [
+        (layer, max(1, round(layer * teacher_layers / student_layers)))
+        for layer in range(1, before + 1)
+    ]
+
+
+def hidden_state_loss(
+    student: Sequence[torch.Tensor],
+    teacher: Sequence[torch.Tensor],
+    token_mask: torch.Tensor,
+    layers: Sequence[tuple[int, int]],
+) -> torch.Tensor:
+    """Mean over `layers` of the mean squared error between student and teacher states (B, N, D)
+    over the real tokens of `token_mask` (B, N); 0 when there is no layer to match."""
+    weights = token_mask.unsqueeze(-1).to(student[0].dtype)
+    denominator = weights.sum().clamp(min=1.0) * student[0].shape[-1]
+    errors = [
+        ((student[s] - teacher[t].to(student[s].dtype)) ** 2 * weights).sum() / denominator
+        for s, t in layers
+    ]
+    return torch.stack(errors).mean() if errors else student[0].new_zeros(())
+
+
+class HiddenStateTeacher:
+    """The teacher in PyTorch (eval, no gradient), for the hidden-state term: its states on the
+    student's batch, on the student's device."""
+
+    def __init__(self, network: torch.nn.Module):
+        self.network = network.eval().requires_grad_(False)
+        config: Any = network.config  # a PreTrainedModel's; nn.Module does not declare it
+        self.num_layers, self.hidden_size = config.num_hidden_layers, config.hidden_size
+
+    def states(
+        self, input_ids: torch.Tensor, attention_mask: torch.Tensor
+    ) -> tuple[torch.Tensor, ...]:
+        device = input_ids.device
+        if next(self.network.parameters()).device != device:
+            self.network.to(device)
+        with torch.no_grad():
+            output = self.network(
+                input_ids=input_ids, attention_mask=attention_mask, output_hidden_states=True
+            )
+        return tuple(output.hidden_states)
+
+
+def load_hidden_teacher(path: Path) -> HiddenStateTeacher:
+    """The teacher's PyTorch weights: a checkpoint directory (config.json), or a run directory's
+    best checkpoint (the one its Trainer kept as best in checkpoints/)."""
+    from transformers import AutoModelForSequenceClassification
+
+    import model  # noqa: F401  (registers corebert with the Auto classes)
+
+    checkpoint = path if (path / "config.json").is_file() else best_checkpoint(path)
+    logger.info("hidden-state teacher: %s", checkpoint)
+    return HiddenStateTeacher(AutoModelForSequenceClassification.from_pretrained(checkpoint))
+
+
+def best_checkpoint(run_dir: Path) -> Path:
+    """The checkpoint a finished run's Trainer kept as best (its last checkpoint's state says)."""
+    from training.checkpointing import last_complete_checkpoint
+
+    checkpoints = run_dir / "checkpoints"
+    last = last_complete_checkpoint(checkpoints) if checkpoints.is_dir() else None
+    if last is None:
+        raise FileNotFoundError(
+            f"teacher {run_dir}: hidden-state matching needs the teacher's PyTorch weights, a "
+            "checkpoint (config.json) or a run directory with checkpoints/; this has neither"
+        )
+    state = json.loads((Path(last) / "trainer_state.json").read_text())
+    best = state.get("best_model_checkpoint")
+    return checkpoints / Path(best).name if best else Path(last)
 
 
 # --- the teacher's logits, computed once ----------------------------------------------------

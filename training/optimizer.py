@@ -10,7 +10,13 @@ from typing import TYPE_CHECKING
 import torch
 from transformers import Trainer
 
-from training.distillation import DistillationArguments, distillation_loss
+from training.distillation import (
+    DistillationArguments,
+    HiddenStateTeacher,
+    distillation_loss,
+    hidden_state_loss,
+    matched_layers,
+)
 
 if TYPE_CHECKING:
     from model import CoreBertForSequenceClassification
@@ -43,12 +49,14 @@ class CoreBertTrainer(Trainer):
         new_parameter_names: Collection[str] = (),
         new_parameters_lr_scale=1.0,
         distillation: DistillationArguments | None = None,
+        hidden_teacher: HiddenStateTeacher | None = None,
         **kw,
     ):
         super().__init__(*args, **kw)
         self.new_parameter_names = frozenset(new_parameter_names)
         self.new_parameters_lr_scale = new_parameters_lr_scale
         self.distillation = distillation
+        self.hidden_teacher = hidden_teacher
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
         """The model's own loss, or with teacher logits in the batch (training examples only;
@@ -57,7 +65,8 @@ class CoreBertTrainer(Trainer):
         teacher = inputs.pop("teacher_logits", None)
         if teacher is None or self.distillation is None:
             return super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
-        outputs = model(**inputs)
+        matching = self.hidden_teacher is not None and self.distillation.distill_hidden_weight > 0
+        outputs = model(**inputs, output_hidden_states=matching)
         loss = distillation_loss(
             outputs.logits,
             teacher.to(outputs.logits.dtype),
@@ -66,7 +75,23 @@ class CoreBertTrainer(Trainer):
             self.distillation.distill_temperature,
             multi_label=self.model.config.problem_type == "multi_label_classification",
         )
+        if matching:
+            loss = loss + self.distillation.distill_hidden_weight * self.hidden_loss(
+                inputs, outputs.hidden_states
+            )
         return (loss, outputs) if return_outputs else loss
+
+    def hidden_loss(self, inputs: dict, student_states) -> torch.Tensor:
+        """The hidden-state term: the student's layers before Lc against the teacher's."""
+        assert self.hidden_teacher is not None
+        teacher_states = self.hidden_teacher.states(inputs["input_ids"], inputs["attention_mask"])
+        config = self.model.config
+        layers = matched_layers(
+            config.num_hidden_layers, self.hidden_teacher.num_layers, config.num_pruning_layers
+        )
+        return hidden_state_loss(
+            student_states, teacher_states, inputs["attention_mask"].bool(), layers
+        )
 
     def create_optimizer(self, model=None):
         optimizer = super().create_optimizer(model)

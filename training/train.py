@@ -25,6 +25,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from accelerate import PartialState
 from transformers import Trainer, TrainerCallback, TrainingArguments, set_seed
 
 from artifact.card import read_tokenizer
@@ -47,7 +48,9 @@ from training.data import load_splits
 from training.distillation import (
     TEACHER_DIR,
     DistillationArguments,
+    HiddenStateTeacher,
     cached_teacher_logits,
+    load_hidden_teacher,
     resolve_teacher,
 )
 from training.documents import Document
@@ -221,14 +224,18 @@ def train(
     timed = recipe.save_steps is None and recipe.save_minutes > 0
     timer = [CheckpointTimer(recipe.save_minutes)] if timed else []
     train_examples = encode_split(tokenizer, splits.train, splits, recipe.max_length, truncation)
+    hidden_teacher = None
     if distillation is not None and distillation.enabled:
         teacher = teacher_for(distillation, model_args, data_args, recipe, callbacks)
         train_examples.teacher_logits = cached_teacher_logits(
             output_dir, teacher, train_examples.sequences, splits.label_names, recipe.batch_size
         )
+        if distillation.distill_hidden_weight > 0:
+            hidden_teacher = hidden_state_teacher(distillation, recipe, model.config.hidden_size)
     trainer = CoreBertTrainer(
         model=model,
         distillation=distillation if distillation is not None and distillation.enabled else None,
+        hidden_teacher=hidden_teacher,
         new_parameter_names=new_parameter_names,
         new_parameters_lr_scale=recipe.new_parameters_lr_scale,
         args=trainer_arguments(recipe, checkpoints_dir),
@@ -400,7 +407,26 @@ def teacher_for(
         )
         teacher_recipe = replace(recipe, output_dir=str(teacher_dir), artifact_name=None)
         train(teacher_model, data_args, teacher_recipe, callbacks=callbacks)
+        # The main process exports the teacher after training; the others must not read its
+        # artifact before it is there.
+        PartialState().wait_for_everyone()
     return teacher_dir / "artifact"
+
+
+def hidden_state_teacher(
+    distillation: DistillationArguments, recipe: RecipeArguments, hidden_size: int
+) -> HiddenStateTeacher:
+    """The teacher's PyTorch weights for `--distill-hidden-weight`: `--distill-from` as given,
+    or the run `--teacher auto` trained in OUTPUT_DIR/teacher; its states must be the student's
+    size."""
+    location = Path(distillation.distill_from or run_directory(recipe) / TEACHER_DIR)
+    teacher = load_hidden_teacher(location)
+    if teacher.hidden_size != hidden_size:
+        raise ValueError(
+            f"teacher {location} has hidden size {teacher.hidden_size}, the student "
+            f"{hidden_size}: hidden-state matching needs equal sizes"
+        )
+    return teacher
 
 
 def training_summary(

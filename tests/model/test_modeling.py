@@ -35,6 +35,32 @@ def test_baseline_reproduces_bert_hidden_states_exactly(bert_checkpoint):
     torch.testing.assert_close(got[real], expected[real], rtol=0, atol=1e-6)
 
 
+def test_hidden_states_count_layers_as_bert_does(bert_checkpoint):
+    reference = BertModel.from_pretrained(bert_checkpoint, attn_implementation="eager").eval()
+    ours = CoreBertForSequenceClassification.from_backbone(bert_checkpoint, variant="bert").eval()
+    input_ids, attention_mask = ragged_batch([11, 4, 7], VOCAB)
+    with torch.no_grad():
+        expected = reference(input_ids, attention_mask, output_hidden_states=True).hidden_states
+        got = ours(input_ids, attention_mask, output_hidden_states=True).hidden_states
+    real = attention_mask.bool()
+    assert len(got) == len(expected)  # the embeddings, then every layer
+    for ours_layer, bert_layer in zip(got, expected, strict=True):
+        torch.testing.assert_close(ours_layer[real], bert_layer[real], rtol=0, atol=1e-6)
+
+
+def test_hidden_states_stop_before_the_combining_layer(bert_checkpoint):
+    model = CoreBertForSequenceClassification.from_backbone(
+        bert_checkpoint, variant="pfc", combine_layer=3
+    ).eval()
+    input_ids, attention_mask = ragged_batch([11, 4], VOCAB)
+    with torch.no_grad():
+        asked = model(input_ids, attention_mask, output_hidden_states=True)
+        plain = model(input_ids, attention_mask)
+    assert [tuple(h.shape) for h in asked.hidden_states] == [(2, 11, 36)] * 3  # embeddings, 1, 2
+    assert plain.hidden_states is None
+    torch.testing.assert_close(asked.logits, plain.logits, rtol=0, atol=0)
+
+
 def test_backbone_loading_initialises_only_the_new_parts(bert_checkpoint):
     model = CoreBertForSequenceClassification.from_backbone(
         bert_checkpoint, variant="pfc", combine_layer=3, num_labels=4

@@ -5,6 +5,10 @@ from __future__ import annotations
 
 import json
 import math
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -17,8 +21,12 @@ from tests.training.conftest import train_argv
 from training import distillation
 from training.distillation import (
     DistillationArguments,
+    HiddenStateTeacher,
     cached_teacher_logits,
     distillation_loss,
+    hidden_state_loss,
+    load_hidden_teacher,
+    matched_layers,
     resolve_teacher,
 )
 
@@ -150,6 +158,7 @@ def test_teacher_auto_trains_bert_first_then_distils_and_records_it(
         "teacher": "auto",
         "weight": 0.7,
         "temperature": 2.0,
+        "hidden_weight": 0.0,
     }
     cached = np.load(run / distillation.LOGITS_FILE)
     assert cached.shape[1] == 3 and np.isfinite(cached).all()
@@ -182,3 +191,114 @@ def test_the_trainer_uses_the_distillation_loss_when_the_batch_has_teacher_logit
     expected = distillation_loss(logits, teacher, LABELS, 0.8, 3.0)
     assert distilled.item() == pytest.approx(expected.item(), rel=1e-5)
     assert distilled.item() != pytest.approx(plain.item(), rel=1e-3)
+
+
+# --- hidden-state matching -----------------------------------------------------------------
+
+
+def test_matched_layers_pair_equal_depth_shares():
+    assert matched_layers(6, 6, 3) == [(1, 1), (2, 2), (3, 3)]
+    assert matched_layers(6, 12, 3) == [(1, 2), (2, 4), (3, 6)]  # a teacher twice as deep
+    assert matched_layers(6, 6, 0) == []  # combining at layer 1: nothing before Lc
+
+
+def test_hidden_state_loss_is_the_masked_mean_squared_error():
+    embeddings = torch.zeros(1, 3, 2)
+    student = (embeddings, torch.tensor([[[1.0, 1.0], [0.0, 2.0], [9.0, 9.0]]]))
+    teacher = (embeddings, torch.tensor([[[0.0, 1.0], [0.0, 0.0], [0.0, 0.0]]]))
+    mask = torch.tensor([[True, True, False]])  # the third token is padding
+    loss = hidden_state_loss(student, teacher, mask, [(1, 1)])
+    assert loss.item() == pytest.approx((1.0 + 0.0 + 0.0 + 4.0) / (2 * 2))
+    assert hidden_state_loss(student, student, mask, [(1, 1)]).item() == 0.0
+    assert hidden_state_loss(student, teacher, mask, []).item() == 0.0
+
+
+def hidden_trainer(tmp_path, model, teacher_model, weight: float):
+    from transformers import TrainingArguments
+
+    from training.optimizer import CoreBertTrainer
+
+    options = DistillationArguments(
+        teacher="auto", distill_weight=0.5, distill_temperature=2.0, distill_hidden_weight=weight
+    )
+    return CoreBertTrainer(
+        model=model,
+        args=TrainingArguments(output_dir=str(tmp_path), use_cpu=True, report_to="none"),
+        distillation=options,
+        hidden_teacher=HiddenStateTeacher(teacher_model),
+    )
+
+
+def test_the_trainer_adds_the_hidden_state_term_of_the_layers_before_lc(tmp_path):
+    student = make_tiny_model("pfc", num_labels=3, seed=0).eval()
+    teacher = make_tiny_model("bert", num_labels=3, seed=1).eval()
+    trainer = hidden_trainer(tmp_path, student, teacher, weight=0.3)
+    input_ids = torch.tensor([[2, 11, 12, 13, 3], [2, 14, 15, 3, 0]])
+    mask = (input_ids > 0).long()
+    batch = {"input_ids": input_ids, "attention_mask": mask, "labels": LABELS}
+    soft = torch.tensor([[3.0, -1.0, 0.0], [0.0, 0.0, 4.0]])
+    with torch.no_grad():
+        total = trainer.compute_loss(student, {**batch, "teacher_logits": soft})
+        ours = student(**batch, output_hidden_states=True)
+        theirs = teacher(input_ids=input_ids, attention_mask=mask, output_hidden_states=True)
+    layers = matched_layers(5, 5, student.config.combine_layer - 1)
+    assert len(layers) == student.config.combine_layer - 1 > 0
+    term = hidden_state_loss(ours.hidden_states, theirs.hidden_states, mask.bool(), layers)
+    expected = distillation_loss(ours.logits, soft, LABELS, 0.5, 2.0) + 0.3 * term
+    assert term.item() > 0
+    assert total.item() == pytest.approx(expected.item(), rel=1e-5)
+
+
+def test_a_student_equal_to_its_teacher_pays_no_hidden_state_term(tmp_path):
+    student = make_tiny_model("bert", num_labels=3, seed=0).eval()
+    teacher = make_tiny_model("bert", num_labels=3, seed=0).eval()
+    input_ids = torch.tensor([[2, 11, 12, 13, 3]])
+    batch = {"input_ids": input_ids, "attention_mask": torch.ones_like(input_ids)}
+    soft = torch.tensor([[0.0, 1.0, 0.0]])
+    with_term = hidden_trainer(tmp_path, student, teacher, weight=5.0)
+    without = hidden_trainer(tmp_path, student, teacher, weight=0.0)
+    with torch.no_grad():
+        labelled = {**batch, "labels": torch.tensor([1]), "teacher_logits": soft}
+        assert with_term.compute_loss(student, dict(labelled)).item() == pytest.approx(
+            without.compute_loss(student, dict(labelled)).item(), abs=1e-6
+        )
+
+
+def test_the_hidden_state_teacher_needs_pytorch_weights(tmp_path):
+    artifact = make_tiny_artifact(tmp_path / "run" / "artifact", variant="bert")
+    assert artifact.is_dir()
+    with pytest.raises(FileNotFoundError, match="needs the teacher's PyTorch weights"):
+        load_hidden_teacher(tmp_path / "run")
+    with pytest.raises(ValueError, match="--distill-hidden-weight must be >= 0"):
+        DistillationArguments(teacher="auto", distill_hidden_weight=-1.0)
+
+
+@pytest.mark.slow
+def test_hidden_state_distillation_under_torchrun(tiny_base_model, tiny_train_csv, tmp_path):
+    """`--teacher auto` with hidden-state matching in a two-process CPU launch: the teacher is
+    trained by the launch, then the student reads the teacher's best checkpoint."""
+    run = tmp_path / "student"
+    argv = train_argv(tiny_base_model, tiny_train_csv, run, "--variant", "pfc", "--epochs", "1")
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone",
+               "--nproc-per-node", "2", "-m", "training", *argv,
+               "--teacher", "auto", "--distill-hidden-weight", "1.0"]  # fmt: skip
+    result = subprocess.run(
+        command,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=Path(__file__).parents[2],
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+    )
+    assert result.returncode == 0, "\n".join(
+        line for line in result.stderr.splitlines() if "Error" in line or "error" in line
+    )[-4000:]
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert metrics["training"]["world_size"] == 2
+    assert metrics["training"]["distillation"]["hidden_weight"] == 1.0
+    assert (run / "teacher" / "artifact" / "metadata.json").is_file()
+    assert (run / "artifact" / "metadata.json").is_file()
+    states = sorted((run / "checkpoints").glob("checkpoint-*/trainer_state.json"))
+    history = json.loads(states[-1].read_text())["log_history"]
+    evaluated = [entry["eval_loss"] for entry in history if "eval_loss" in entry]
+    assert evaluated and all(math.isfinite(loss) for loss in evaluated)
