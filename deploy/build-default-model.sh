@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Build the default corebert model into OUTPUT_DIR (default: artifacts/default), unless a
-# complete artifact is already there. The model lands in OUTPUT_DIR/artifact/.
+# complete artifact is already there. The model lands in OUTPUT_DIR/artifact/. Options after
+# OUTPUT_DIR are appended to the training command (the last of a repeated option wins):
+# benchmarks/default_model.py trains `bert` this way to compare the default with it.
 #
 # This is the one place that spells the default training run: scripts/serve.sh calls it on a
 # fresh checkout, and the `trainer` service of docker-compose.yml runs it into a volume.
@@ -24,4 +26,5 @@ exec python -m training train \
     --max-length 128 \
     --epochs 2 \
     --learning-rate 1e-4 \
-    --output-dir "${output_dir}"
+    --output-dir "${output_dir}" \
+    "${@:2}"

@@ -10,7 +10,6 @@ the training CLI is checked to accept the default run's options.
 from __future__ import annotations
 
 import os
-import shlex
 import shutil
 import signal
 import subprocess
@@ -21,20 +20,12 @@ import httpx
 import pytest
 
 from benchmarks import harness
+from benchmarks.default_model import default_training_argv
 from tests.artifacts import tiny_label_names
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SERVE = REPO_ROOT / "scripts" / "serve.sh"
 BUILD_DEFAULT = REPO_ROOT / "deploy" / "build-default-model.sh"
-
-
-def default_training_argv(output_dir: Path) -> list[str]:
-    """The arguments build-default-model.sh gives `python -m training train`."""
-    script = BUILD_DEFAULT.read_text()
-    command = script.split("exec ", 1)[1].replace("\\\n", " ")
-    words = shlex.split(command.replace('"${output_dir}"', str(output_dir)))
-    assert words[:4] == ["python", "-m", "training", "train"], words
-    return words[4:]
 
 
 @pytest.fixture
@@ -111,3 +102,15 @@ def test_default_training_command_parses(tmp_path):
     assert recipe.max_length == 128
     assert recipe.epochs == 2 and recipe.learning_rate == 1e-4
     assert recipe.output_dir == str(tmp_path / "default")
+
+
+def test_options_after_the_output_directory_are_appended_and_win():
+    """benchmarks/default_model.py trains `bert` with the default's recipe this way."""
+    from training.__main__ import TRAIN_GROUPS, parse
+
+    argv = [*default_training_argv(Path("run")), "--variant", "bert", "--prune-queries", "false"]
+    _, (model_args, _, recipe, _), _ = parse(TRAIN_GROUPS, argv, "train", "")
+    assert model_args.variant == "bert" and not model_args.prune_queries
+    assert recipe.max_length == 128  # the rest is the default's
+    script = BUILD_DEFAULT.read_text()
+    assert script.rstrip().endswith('"${@:2}"')

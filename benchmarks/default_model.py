@@ -1,0 +1,202 @@
+"""The default model against `bert` trained the same way: accuracy and int8 speed.
+
+`deploy/build-default-model.sh` is the one place that spells the default training run; each
+piece here runs that script itself into its own directory, with the configuration's options
+appended (`--variant bert` for the baseline), so the comparison is the recipe a user gets from
+`scripts/serve.sh`. Accuracy is read from the run's metrics (fp32 and int8, scored by ONNX
+Runtime on the BBC News test split); speed is the frontier's int8 documents/s ratio against int8
+BERT at batch 8 x the recipe's length (`benchmarks/frontier.py --measure-speed`).
+
+    python benchmarks/default_model.py                         # bert and the shipped default
+    python benchmarks/default_model.py --configs bert pfc-lc11 pfc-lc11-frozen
+    python benchmarks/default_model.py --report-only
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+BUILD_SCRIPT = ROOT / "deploy" / "build-default-model.sh"
+DEFAULT_RESULTS = ROOT / "benchmarks" / "results" / "default_model"
+DEFAULT_REPORT = ROOT / "docs" / "results.md"
+SECTION = "default-model"
+BASELINE = "bert"
+TARGET_POINTS = 0.5  # the default may lose at most this much accuracy against bert
+TARGET_SPEED = 1.4  # and must be at least this much faster (int8, batch 8 x 128)
+
+from benchmarks.accuracy_plan import CONFIGS  # noqa: E402
+from benchmarks.doc_sections import replace_section  # noqa: E402
+from benchmarks.frontier import SPEED_FILE, load_speed, speed_of  # noqa: E402
+
+
+def default_training_argv(output_dir: Path) -> list[str]:
+    """The `python -m training train` options the build script runs, for `output_dir`, without
+    the options a caller appends."""
+    command = BUILD_SCRIPT.read_text().split("exec ", 1)[1].replace("\\\n", " ")
+    words = shlex.split(command.replace('"${output_dir}"', str(output_dir)))
+    if words[:4] != ["python", "-m", "training", "train"]:
+        raise ValueError(f"{BUILD_SCRIPT} does not exec `python -m training train`: {words}")
+    return [word for word in words[4:] if word != "${@:2}"]
+
+
+def default_option(name: str) -> str | None:
+    """The value the build script gives `--name` (None when it gives none)."""
+    argv = default_training_argv(Path("."))
+    flag = f"--{name}"
+    return argv[argv.index(flag) + 1] if flag in argv else None
+
+
+def shipped_config() -> str:
+    """The accuracy plan's configuration the build script trains (its variant, Lc and
+    `--prune-queries`)."""
+    from model import variants
+
+    variant = default_option("variant") or variants.DEFAULT_VARIANT
+    layer = default_option("paper-combine-layer")
+    if layer is None and variants.VARIANTS[variant].combining:
+        layer = str(variants.DEFAULT_PAPER_COMBINE_LAYER)
+    frozen = "--prune-queries" in default_training_argv(Path("."))
+    for key, config in CONFIGS.items():
+        paper_layer = None if config.paper_layer is None else str(config.paper_layer)
+        if (config.variant, paper_layer, config.frozen, config.distilled) == (
+            variant,
+            layer,
+            frozen,
+            False,
+        ):
+            return key
+    raise ValueError(f"{BUILD_SCRIPT} trains no configuration of benchmarks/accuracy_plan.py")
+
+
+def piece_options(config: str) -> list[str]:
+    """The options appended to the build script's: the configuration's, and `--prune-queries
+    false` for one without it (the script's own may say true)."""
+    frozen = () if CONFIGS[config].frozen else ("--prune-queries", "false")
+    return [*CONFIGS[config].options, *frozen]
+
+
+def run_piece(config: str, results_dir: Path) -> dict:
+    """Run the build script for `config` and keep what its run measured."""
+    run_dir = results_dir / "runs" / config
+    command = ["bash", str(BUILD_SCRIPT), str(run_dir), *piece_options(config)]
+    print(f"\n=== {config}: {' '.join(command)}", flush=True)
+    subprocess.run(command, cwd=ROOT, check=True)
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    record = {
+        "config": config,
+        "command": " ".join(command).replace(f"{ROOT}/", ""),
+        "accuracy": metrics["accuracy"],
+        "precisions": {
+            name: {"accuracy": value["accuracy"], "shipped": value["file"] is not None}
+            for name, value in metrics["precisions"].items()
+        },
+        "training_time_s": metrics["training"]["time_s"],
+        "device": metrics["training"].get("device", "cpu"),
+    }
+    path = results_dir / "records" / f"{config}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(record, indent=2) + "\n")
+    return record
+
+
+def int8_accuracy(record: dict) -> float:
+    return record["precisions"]["int8"]["accuracy"]
+
+
+def render(records: dict[str, dict], speed: dict | None) -> str:
+    length = int(default_option("max-length") or 512)
+    shipped = shipped_config()
+    lines = [
+        "## The default model against `bert` trained the same way",
+        "",
+        f"`deploy/build-default-model.sh` trains `{CONFIGS[shipped].name}`; each row ran that "
+        "script with the configuration's options appended (`python benchmarks/default_model.py`"
+        "). Test accuracy in % on BBC News (fp32 and int8 as ONNX Runtime scores them), points "
+        f"vs `bert` at int8, and int8 documents/s vs int8 BERT at batch 8 x {length} "
+        "(`benchmarks/frontier.py --measure-speed`, random weights of the MiniLM shape).",
+        "",
+        "| configuration | fp32 | int8 | int8 vs bert | speed vs int8 BERT | training |",
+        "|---|---|---|---|---|---|",
+    ]
+    baseline = records.get(BASELINE)
+    for config, record in records.items():
+        lines.append(table_row(config, record, baseline, speed, length, config == shipped))
+    lines += ["", verdict(records, speed, shipped, length)]
+    return "\n".join(lines)
+
+
+def table_row(
+    config: str, record: dict, baseline: dict | None, speed: dict | None, length: int, shipped: bool
+) -> str:
+    delta = ""
+    if baseline is not None and config != BASELINE:
+        delta = f"{100 * (int8_accuracy(record) - int8_accuracy(baseline)):+.1f}"
+    ratio = None if config == BASELINE else speed_of(speed, config, length)
+    speed_cell = "1.00x" if config == BASELINE else "not measured"
+    if ratio is not None:
+        speed_cell = f"{ratio['speed_ratio']:.2f}x"
+    left_out = "" if record["precisions"]["int8"]["shipped"] else " (left out)"
+    name = CONFIGS[config].name + (" (shipped)" if shipped else "")
+    return (
+        f"| {name} | {100 * record['accuracy']:.1f} | {100 * int8_accuracy(record):.1f}{left_out} "
+        f"| {delta} | {speed_cell} | {record['training_time_s'] / 60:.1f} min on "
+        f"{record['device']} |"
+    )
+
+
+def verdict(records: dict[str, dict], speed: dict | None, shipped: str, length: int) -> str:
+    record, baseline = records.get(shipped), records.get(BASELINE)
+    if record is None or baseline is None:
+        return f"Not measured yet: {', '.join(c for c in (BASELINE, shipped) if c not in records)}."
+    delta = 100 * (int8_accuracy(record) - int8_accuracy(baseline))
+    ratio = speed_of(speed, shipped, length)
+    accurate = delta >= -TARGET_POINTS
+    fast = ratio is not None and ratio["speed_ratio"] >= TARGET_SPEED
+    speed_text = "speed not measured" if ratio is None else f"{ratio['speed_ratio']:.2f}x"
+    return (
+        f"Targets (within {TARGET_POINTS} points of `bert`, at least {TARGET_SPEED}x): accuracy "
+        f"{'met' if accurate else 'missed'} ({delta:+.1f} points), speed "
+        f"{'met' if fast else 'missed'} ({speed_text})."
+    )
+
+
+def load_records(results_dir: Path) -> dict[str, dict]:
+    paths = sorted((results_dir / "records").glob("*.json"))
+    loaded = {path.stem: json.loads(path.read_text()) for path in paths}
+    order = [BASELINE, *sorted(key for key in loaded if key != BASELINE)]
+    return {key: loaded[key] for key in order if key in loaded}
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--configs", nargs="+", choices=list(CONFIGS))
+    parser.add_argument("--results-dir", type=Path, default=DEFAULT_RESULTS)
+    parser.add_argument("--output", type=Path, default=DEFAULT_REPORT)
+    parser.add_argument("--speed-file", type=Path, default=SPEED_FILE)
+    parser.add_argument("--report-only", action="store_true")
+    return parser.parse_args(argv)
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    configs = args.configs or [BASELINE, shipped_config()]
+    for config in [] if args.report_only else configs:
+        if (args.results_dir / "records" / f"{config}.json").exists():
+            print(f"=== {config}: done, skipped", flush=True)
+            continue
+        run_piece(config, args.results_dir)
+    report = render(load_records(args.results_dir), load_speed(args.speed_file))
+    replace_section(args.output, SECTION, report)
+    print(report)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
