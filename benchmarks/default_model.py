@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shlex
 import subprocess
 import sys
@@ -87,7 +88,9 @@ def run_piece(config: str, results_dir: Path) -> dict:
     run_dir = results_dir / "runs" / config
     command = ["bash", str(BUILD_SCRIPT), str(run_dir), *piece_options(config)]
     print(f"\n=== {config}: {' '.join(command)}", flush=True)
-    subprocess.run(command, cwd=ROOT, check=True)
+    # The script runs `python` from PATH: make it this interpreter (the environment it runs in).
+    path = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
+    subprocess.run(command, cwd=ROOT, check=True, env={**os.environ, "PATH": path})
     metrics = json.loads((run_dir / "metrics.json").read_text())
     record = {
         "config": config,
