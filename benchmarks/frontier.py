@@ -268,7 +268,7 @@ def render_frontier(records: list[dict], speed: dict | None) -> str:
         "## Accuracy vs speed: the frontier",
         "",
         "Written by `python benchmarks/frontier.py` (and by `python benchmarks/accuracy.py` after "
-        "every piece) from the accuracy records above and the measured int8 speed. Accuracy: "
+        "every piece) from the accuracy report's records and the measured int8 speed. Accuracy: "
         "test accuracy in percent, Δ in points vs `bert` of the same dataset. Speed: documents/s "
         "of the configuration's int8 graph vs the ORT-optimized int8 BERT, at batch "
         f"{BATCH} x the dataset's length; a distilled configuration runs its twin's graph, so it "
