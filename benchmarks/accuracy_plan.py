@@ -63,6 +63,9 @@ CONFIGS = {
     "pfc-lc7": Configuration("pfc", 7),
     "pfc-lc7-kd": Configuration("pfc", 7, distilled=True),
     "pfc-lc7-kd-frozen": Configuration("pfc", 7, distilled=True, frozen=True),
+    # Keep ratio 0.7 for the best of the Lc 7 and 9 pieces above: plain pfc (Lc=7), the one
+    # Pareto-optimal on all three sets (docs/results.md, the frontier).
+    "pfc-lc7-p07": Configuration("pfc", 7, keep_ratio=0.7),
 }
 TEACHER_CONFIG = "bert"  # a distilled piece's teacher: this piece of its dataset and settings
 TARGET_CONFIGS = ("pf", "pfc-lc11", "pfc-lc7", "pfc-lc7-kd")  # must match bert within TARGET_POINTS
