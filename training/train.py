@@ -25,7 +25,6 @@ from typing import Any
 
 import numpy as np
 import torch
-from accelerate import PartialState
 from transformers import Trainer, TrainerCallback, TrainingArguments, set_seed
 
 from artifact.card import read_tokenizer
@@ -409,7 +408,8 @@ def teacher_for(
         train(teacher_model, data_args, teacher_recipe, callbacks=callbacks)
         # The main process exports the teacher after training; the others must not read its
         # artifact before it is there.
-        PartialState().wait_for_everyone()
+        if torch.distributed.is_available() and torch.distributed.is_initialized():
+            torch.distributed.barrier()
     return teacher_dir / "artifact"
 
 

@@ -11,6 +11,7 @@ import math
 import os
 from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import NamedTuple
 
 import httpx
 import yaml
@@ -19,6 +20,11 @@ from benchmarks import harness
 
 PROMETHEUS_CONFIG = harness.ROOT / "deploy" / "prometheus" / "prometheus.yml"
 SERVICE_JOB = "corebert"
+
+
+class Sample(NamedTuple):
+    time: float  # Unix seconds
+    value: float
 
 
 def discovery_keys(job: dict) -> list[str]:
@@ -83,6 +89,22 @@ def instant_query(prometheus_url: str, expr: str) -> list[dict]:
     if body["data"]["resultType"] != "vector":
         raise ValueError(f"{expr!r}: expected an instant vector, got {body['data']['resultType']}")
     return body["data"]["result"]
+
+
+def samples(prometheus_url: str, selector: str, window: str = "5m") -> dict[str, list[Sample]]:
+    """Every sample of `selector` scraped in the last `window`, oldest first, per `instance`; a
+    sample's time is Unix seconds (the scrape's start), comparable with `time.time()`."""
+    expr = f"{selector}[{window}]"
+    response = httpx.post(f"{prometheus_url}/api/v1/query", data={"query": expr}, timeout=10)
+    body = response.json()
+    if body.get("status") != "success":
+        raise ValueError(f"{expr!r}: {body.get('errorType')}: {body.get('error')}")
+    return {
+        series["metric"].get("instance", ""): [
+            Sample(float(t), float(v)) for t, v in series["values"]
+        ]
+        for series in body["data"]["result"]
+    }
 
 
 def finite_values(result: list[dict]) -> list[float]:

@@ -20,7 +20,7 @@ import httpx
 import pytest
 
 from benchmarks import harness
-from benchmarks.default_model import default_training_argv
+from benchmarks.default_recipe import default_training_argv
 from tests.artifacts import tiny_label_names
 
 REPO_ROOT = Path(__file__).resolve().parents[2]

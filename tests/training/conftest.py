@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import csv
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -68,3 +71,20 @@ def train_argv(base_model: Path, train_file: Path, output_dir: Path, *extra: str
         "--parity-documents", "8",
         *extra,
     ]  # fmt: skip
+
+
+def run_torchrun(argv: list[str], processes: int = 2) -> None:
+    """`python -m training ARGV` as a `torchrun` launch of CPU processes (gloo), one thread
+    each; fails the test with the launch's error lines when it exits non-zero."""
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone",
+               "--nproc-per-node", str(processes), "-m", "training", *argv]  # fmt: skip
+    result = subprocess.run(
+        command,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=Path(__file__).parents[2],
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+    )
+    errors = [line for line in result.stderr.splitlines() if "rror" in line]
+    assert result.returncode == 0, "\n".join(errors)[-4000:] or result.stderr[-3000:]

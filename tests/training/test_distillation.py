@@ -5,10 +5,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import subprocess
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -17,7 +13,7 @@ import torch
 from artifact.runtime import OnnxClassifier
 from tests.artifacts import make_tiny_artifact, tiny_label_names
 from tests.factories import make_tiny_model
-from tests.training.conftest import train_argv
+from tests.training.conftest import run_torchrun, train_argv
 from training import distillation
 from training.distillation import (
     DistillationArguments,
@@ -279,20 +275,7 @@ def test_hidden_state_distillation_under_torchrun(tiny_base_model, tiny_train_cs
     trained by the launch, then the student reads the teacher's best checkpoint."""
     run = tmp_path / "student"
     argv = train_argv(tiny_base_model, tiny_train_csv, run, "--variant", "pfc", "--epochs", "1")
-    command = [sys.executable, "-m", "torch.distributed.run", "--standalone",
-               "--nproc-per-node", "2", "-m", "training", *argv,
-               "--teacher", "auto", "--distill-hidden-weight", "1.0"]  # fmt: skip
-    result = subprocess.run(
-        command,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        cwd=Path(__file__).parents[2],
-        env={**os.environ, "OMP_NUM_THREADS": "1"},
-    )
-    assert result.returncode == 0, "\n".join(
-        line for line in result.stderr.splitlines() if "Error" in line or "error" in line
-    )[-4000:]
+    run_torchrun([*argv, "--teacher", "auto", "--distill-hidden-weight", "1.0"])
     metrics = json.loads((run / "metrics.json").read_text())
     assert metrics["training"]["world_size"] == 2
     assert metrics["training"]["distillation"]["hidden_weight"] == 1.0

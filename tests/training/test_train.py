@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from dataclasses import fields
 from pathlib import Path
 
@@ -17,7 +14,7 @@ from transformers import TrainerCallback
 from artifact.files import EXPLAIN_FILE, PRECISION_FILES
 from artifact.runtime import OnnxClassifier
 from tests.artifacts import tiny_documents
-from tests.training.conftest import labelled_rows, train_argv, write_csv
+from tests.training.conftest import labelled_rows, run_torchrun, train_argv, write_csv
 from training.__main__ import TRAIN_GROUPS, main, parse
 from training.args import DataArguments
 from training.data import load_splits
@@ -193,17 +190,7 @@ def test_two_cpu_processes_with_torchrun_give_the_same_artifact_format(
     # One validation document per process and step: no shard is padded with repeated documents,
     # which would shift the gathered mean loss away from the true one.
     argv = train_argv(tiny_base_model, tiny_train_csv, tmp_path, *EPOCHS, "--eval-batch-size", "1")
-    command = [sys.executable, "-m", "torch.distributed.run", "--standalone",
-               "--nproc-per-node", "2", "-m", "training", *argv]  # fmt: skip
-    result = subprocess.run(
-        command,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        cwd=Path(__file__).parents[2],
-        env={**os.environ, "OMP_NUM_THREADS": "1"},
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
+    run_torchrun(argv)
 
     one, two = finished_run / "artifact", tmp_path / "artifact"
     one_metadata = json.loads((one / "metadata.json").read_text())

@@ -1,0 +1,51 @@
+"""What `deploy/build-default-model.sh` trains, read from the script itself (the one place that
+spells the default training run): its `python -m training train` options and the accuracy
+plan's configuration they select."""
+
+from __future__ import annotations
+
+import shlex
+from pathlib import Path
+
+from benchmarks.accuracy_plan import CONFIGS
+
+BUILD_SCRIPT = Path(__file__).resolve().parents[1] / "deploy" / "build-default-model.sh"
+
+
+def default_training_argv(output_dir: Path) -> list[str]:
+    """The `python -m training train` options the build script runs, for `output_dir`, without
+    the options a caller appends."""
+    command = BUILD_SCRIPT.read_text().split("exec ", 1)[1].replace("\\\n", " ")
+    words = shlex.split(command.replace('"${output_dir}"', str(output_dir)))
+    if words[:4] != ["python", "-m", "training", "train"]:
+        raise ValueError(f"{BUILD_SCRIPT} does not exec `python -m training train`: {words}")
+    return [word for word in words[4:] if word != "${@:2}"]
+
+
+def default_option(name: str) -> str | None:
+    """The value the build script gives `--name` (None when it gives none)."""
+    argv = default_training_argv(Path("."))
+    flag = f"--{name}"
+    return argv[argv.index(flag) + 1] if flag in argv else None
+
+
+def shipped_config() -> str:
+    """The accuracy plan's configuration the build script trains (its variant, Lc and
+    `--prune-queries`)."""
+    from model import variants
+
+    variant = default_option("variant") or variants.DEFAULT_VARIANT
+    layer = default_option("paper-combine-layer")
+    if layer is None and variants.VARIANTS[variant].combining:
+        layer = str(variants.DEFAULT_PAPER_COMBINE_LAYER)
+    frozen = "--prune-queries" in default_training_argv(Path("."))
+    for key, config in CONFIGS.items():
+        paper_layer = None if config.paper_layer is None else str(config.paper_layer)
+        if (config.variant, paper_layer, config.frozen, config.distilled) == (
+            variant,
+            layer,
+            frozen,
+            False,
+        ):
+            return key
+    raise ValueError(f"{BUILD_SCRIPT} trains no configuration of benchmarks/accuracy_plan.py")
