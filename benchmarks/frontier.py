@@ -197,8 +197,17 @@ def table_row(dataset: str, config: str, planned: dict, speed: dict | None, poin
     verdicts = ["–", "–"]
     if config in points:
         verdicts = [yes(config in optimal), yes(points[config].meets_target)]
-    cells = [CONFIGS[config].name, accuracy, delta, *ratios, *verdicts]
+    cells = [CONFIGS[config].name, accuracy, int8_accuracy(record), delta, *ratios, *verdicts]
     return "| " + " | ".join(cells) + " |"
+
+
+def int8_accuracy(record: dict | None) -> str:
+    """The int8 graph's test accuracy, when the record has it, and whether training left the
+    graph out of the artifact for losing more than `--int8-max-drop` against fp32."""
+    int8 = ((record or {}).get("precisions") or {}).get("int8")
+    if int8 is None:
+        return "–"
+    return f"{100 * int8['accuracy']:.1f}" + (" (left out)" if int8["file"] is None else "")
 
 
 def dataset_table(dataset: str, planned: dict, speed: dict | None) -> list[str]:
@@ -207,9 +216,9 @@ def dataset_table(dataset: str, planned: dict, speed: dict | None) -> list[str]:
     lines = [
         f"### {DATASET_TITLES[dataset]} ({BATCH} x {PLAN[dataset].max_length} tokens)",
         "",
-        "| configuration | accuracy | Δ vs bert (points) | int8 docs/s vs int8 BERT "
-        "| MAC ratio | Pareto-optimal | meets the target |",
-        "|---|---:|---:|---:|---:|---|---|",
+        "| configuration | accuracy | int8 accuracy | Δ vs bert (points) "
+        "| int8 docs/s vs int8 BERT | MAC ratio | Pareto-optimal | meets the target |",
+        "|---|---:|---:|---:|---:|---:|---|---|",
     ]
     for config in CONFIGS:
         lines.append(table_row(dataset, config, planned, speed, points, optimal))
@@ -269,7 +278,8 @@ def render_frontier(records: list[dict], speed: dict | None) -> str:
         "",
         "Written by `python benchmarks/frontier.py` (and by `python benchmarks/accuracy.py` after "
         "every piece) from the accuracy report's records and the measured int8 speed. Accuracy: "
-        "test accuracy in percent, Δ in points vs `bert` of the same dataset. Speed: documents/s "
+        "test accuracy in percent of the fp32 graph (the int8 graph's beside it where the record "
+        "has it), Δ in points vs `bert` of the same dataset. Speed: documents/s "
         "of the configuration's int8 graph vs the ORT-optimized int8 BERT, at batch "
         f"{BATCH} x the dataset's length; a distilled configuration runs its twin's graph, so it "
         "shares its twin's speed. Pareto-optimal: no other measured configuration is at least "

@@ -18,6 +18,7 @@ from benchmarks.frontier import (
     dataset_table,
     distinct_graphs,
     graph_of,
+    int8_accuracy,
     pareto_optimal,
     render_frontier,
     speed_document,
@@ -105,11 +106,19 @@ def test_table_gives_deltas_ratios_and_verdicts():
     ]
     ratios = speed({"bert": 0.98, "pf": 1.6, "pfc-lc7": 1.9, "pfc-lc11": 1.2})
     rows = table_rows(dataset_table("20ng", planned_records(records), ratios))
-    assert rows["pf"] == ["69.6", "-0.4", "1.60x", "1.76", "**yes**", "**yes**"]
-    assert rows["pfc (Lc=7)"][1:3] == ["-1.0", "1.90x"]
-    assert rows["pfc (Lc=7)"][4:] == ["**yes**", "no"]
-    assert rows["pfc (Lc=11)"][4:] == ["**yes**", "no"]
-    assert rows["bert"][1:] == ["+0.0", "0.98x", "1.08", "no", "no"]  # pfc (Lc=11) beats it
+    assert rows["pf"] == ["69.6", "–", "-0.4", "1.60x", "1.76", "**yes**", "**yes**"]
+    assert rows["pfc (Lc=7)"][2:4] == ["-1.0", "1.90x"]
+    assert rows["pfc (Lc=7)"][5:] == ["**yes**", "no"]
+    assert rows["pfc (Lc=11)"][5:] == ["**yes**", "no"]
+    assert rows["bert"][2:] == ["+0.0", "0.98x", "1.08", "no", "no"]  # pfc (Lc=11) beats it
+
+
+def test_int8_accuracy_is_shown_where_the_record_has_it():
+    kept = {"precisions": {"int8": {"accuracy": 0.69, "file": "model.int8.onnx"}}}
+    left_out = {"precisions": {"int8": {"accuracy": 0.676, "file": None}}}
+    assert int8_accuracy(kept) == "69.0"
+    assert int8_accuracy(left_out) == "67.6 (left out)"
+    assert int8_accuracy({"precisions": None}) == int8_accuracy(None) == "–"
 
 
 def test_target_needs_both_accuracy_and_speed_at_the_boundaries():
@@ -124,12 +133,12 @@ def test_missing_accuracy_speed_or_baseline_is_shown_as_not_measured():
     ratios = speed({"bert": 1.0, "p": 1.1})  # pf has no speed; p no record
     planned = planned_records(records)
     imdb = table_rows(dataset_table("imdb", planned, ratios))
-    assert imdb["pf"] == ["86.0", "+1.0", "not measured yet", "–", "–", "–"]
-    assert imdb["p"] == ["not measured yet", "–", "1.10x", "1.21", "–", "–"]
+    assert imdb["pf"] == ["86.0", "–", "+1.0", "not measured yet", "–", "–", "–"]
+    assert imdb["p"] == ["not measured yet", "–", "–", "1.10x", "1.21", "–", "–"]
     bbc = table_rows(dataset_table("bbc", planned, ratios))  # no bert on BBC News
-    assert bbc["pf"] == ["90.0", "–", "not measured yet", "–", "–", "–"]
+    assert bbc["pf"] == ["90.0", "–", "–", "not measured yet", "–", "–", "–"]
     no_speed = table_rows(dataset_table("imdb", planned, None))
-    assert no_speed["bert"][2:] == ["not measured yet", "–", "–", "–"]
+    assert no_speed["bert"][3:] == ["not measured yet", "–", "–", "–"]
 
 
 def test_summary_takes_the_worst_of_every_dataset_and_lists_the_unmeasured():
@@ -189,7 +198,7 @@ def test_a_ratio_measured_on_another_graph_is_not_used():
     ratios["configs"]["pf"]["graph"] = "pf (p=0.7)"  # measured before pf changed
     records = [record("20ng", "bert", 0.7), record("20ng", "pf", 0.7)]
     rows = table_rows(dataset_table("20ng", planned_records(records), ratios))
-    assert rows["pf"][2] == "not measured yet"
+    assert rows["pf"][3] == "not measured yet"
 
 
 def test_write_frontier_renders_the_section_and_the_plot(tmp_path: Path):
