@@ -48,7 +48,15 @@ REPORT_SECTION = "accuracy-report"  # docs/results.md holds other benchmarks' se
 
 from artifact.card import load_card  # noqa: E402
 from artifact.files import METADATA_FILE  # noqa: E402
-from benchmarks.accuracy_plan import CONFIGS, PLAN, RUN_ORDER, Piece, Settings  # noqa: E402
+from benchmarks.accuracy_plan import (  # noqa: E402
+    CONFIGS,
+    PLAN,
+    RUN_ORDER,
+    TEACHER_CONFIG,
+    Configuration,
+    Piece,
+    Settings,
+)
 from benchmarks.accuracy_report import readme_table, render_report  # noqa: E402
 from benchmarks.doc_sections import replace_section  # noqa: E402
 from benchmarks.frontier import SPEED_FILE, load_speed, write_frontier  # noqa: E402
@@ -67,13 +75,19 @@ def ensure_teacher(piece: Piece, results_dir: Path, keep_checkpoints: bool) -> N
     first when its run is not there (a record copied from another machine has no run). Its
     record is written only when it has none, so a re-trained teacher never replaces a figure."""
     teacher = piece.teacher
-    if teacher is None or (run_dir_of(results_dir, teacher) / "artifact" / METADATA_FILE).is_file():
+    if teacher is None or teacher_ready(run_dir_of(results_dir, teacher), CONFIGS[piece.config]):
         return
     print(f"=== {piece.key}: its teacher {teacher.key} has no run here, training it", flush=True)
     if record_path(results_dir, teacher).exists():
         train_piece(teacher, results_dir, keep_checkpoints)
     else:
         run_piece(teacher, results_dir, keep_checkpoints)
+
+
+def teacher_ready(run_dir: Path, student: Configuration) -> bool:
+    """The teacher's artifact is there, and for hidden-state matching its checkpoints too."""
+    exported = (run_dir / "artifact" / METADATA_FILE).is_file()
+    return exported and (not student.hidden or any(run_dir.glob("checkpoints/checkpoint-*")))
 
 
 def train_piece(piece: Piece, results_dir: Path, keep_checkpoints: bool) -> float:
@@ -83,7 +97,8 @@ def train_piece(piece: Piece, results_dir: Path, keep_checkpoints: bool) -> floa
     print(f"\n=== {piece.key}: {' '.join(command)}", flush=True)
     started = time.perf_counter()
     subprocess.run(command, cwd=ROOT, check=True)
-    if not keep_checkpoints:
+    # A teacher keeps its checkpoints: hidden-state matching reads the best one in PyTorch.
+    if not keep_checkpoints and piece.config != TEACHER_CONFIG:
         shutil.rmtree(run_dir / "checkpoints", ignore_errors=True)
     return round(time.perf_counter() - started, 1)
 

@@ -17,6 +17,7 @@ from pathlib import Path
 class Configuration:
     """A variant and, for the combining ones, the paper's Lc (of 12 layers); `distilled`: trained
     with the `bert` piece of the same dataset and settings as its teacher (beyond the paper);
+    `hidden`: the distillation also matches the teacher's hidden states before Lc;
     `keep_ratio`: p when it is not the paper's 0.9 (None: the training default)."""
 
     variant: str
@@ -24,6 +25,7 @@ class Configuration:
     distilled: bool = False
     frozen: bool = False  # --prune-queries: dropped tokens stop being queries (beyond the paper)
     keep_ratio: float | None = None
+    hidden: bool = False  # --distill-hidden-weight HIDDEN_WEIGHT (needs the teacher's checkpoint)
 
     @property
     def name(self) -> str:
@@ -32,7 +34,9 @@ class Configuration:
             self.variant if self.paper_layer is None else f"{self.variant} (Lc={self.paper_layer})"
         )
         name += "" if self.keep_ratio is None else f" (p={self.keep_ratio:g})"
-        return name + (" + KD" if self.distilled else "") + (" + frozen" if self.frozen else "")
+        name += " + KD" if self.distilled else ""
+        name += " + hidden" if self.hidden else ""
+        return name + (" + frozen" if self.frozen else "")
 
     @property
     def paper_row(self) -> str:
@@ -45,8 +49,11 @@ class Configuration:
         layer = () if self.paper_layer is None else ("--paper-combine-layer", str(self.paper_layer))
         frozen = ("--prune-queries",) if self.frozen else ()
         ratio = () if self.keep_ratio is None else ("--keep-ratio", f"{self.keep_ratio:g}")
-        return ("--variant", self.variant, *layer, *ratio, *frozen)
+        hidden = ("--distill-hidden-weight", f"{HIDDEN_WEIGHT:g}") if self.hidden else ()
+        return ("--variant", self.variant, *layer, *ratio, *frozen, *hidden)
 
+
+HIDDEN_WEIGHT = 1.0  # of the hidden-state term, beside the logits' w = 0.5 and T = 2
 
 # The paper's Lc (of 12 layers) is mapped onto MiniLM's 6 by ceil(Lc * 6 / 12): 11 -> 6, 9 -> 5,
 # 7 -> 4. Lc = 9 is not in the paper: the point between its two on the speed/accuracy frontier.
@@ -66,6 +73,7 @@ CONFIGS = {
     # Keep ratio 0.7 for the best of the Lc 7 and 9 pieces above: plain pfc (Lc=7), the one
     # Pareto-optimal on all three sets (docs/results.md, the frontier).
     "pfc-lc7-p07": Configuration("pfc", 7, keep_ratio=0.7),
+    "pfc-lc7-kd-hidden": Configuration("pfc", 7, distilled=True, hidden=True),
 }
 TEACHER_CONFIG = "bert"  # a distilled piece's teacher: this piece of its dataset and settings
 TARGET_CONFIGS = ("pf", "pfc-lc11", "pfc-lc7", "pfc-lc7-kd")  # must match bert within TARGET_POINTS

@@ -355,6 +355,7 @@ def variant_label(config: Configuration) -> str:
     if config.paper_layer is not None:
         label += f", Lc = {config.paper_layer}"
     label += ", distilled from `bert`" if config.distilled else ""
+    label += " with its hidden states" if config.hidden else ""
     label += ", frozen pruned tokens" if config.frozen else ""
     return label + ("" if config.keep_ratio is None else f", p = {config.keep_ratio:g}")
 

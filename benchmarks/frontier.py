@@ -54,7 +54,7 @@ PLOT = Path("img") / "frontier.png"  # beside the report: docs/img/frontier.png
 
 def graph_of(config: Configuration) -> Configuration:
     """The configuration whose graph `config` runs: distillation changes weights, not graphs."""
-    return replace(config, distilled=False)
+    return replace(config, distilled=False, hidden=False)
 
 
 def distinct_graphs() -> tuple[Configuration, ...]:

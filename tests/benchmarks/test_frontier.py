@@ -250,7 +250,7 @@ def calls(monkeypatch) -> list[tuple[str, str]]:
         def run(piece, results_dir, keep_checkpoints):
             calls.append((kind, piece.key))
             artifact = accuracy.run_dir_of(results_dir, piece) / "artifact"
-            artifact.mkdir(parents=True)
+            artifact.mkdir(parents=True, exist_ok=True)
             (artifact / accuracy.METADATA_FILE).write_text("{}")
 
         return run
@@ -297,3 +297,19 @@ def test_a_keep_ratio_names_the_configuration_and_selects_it_in_training():
     assert CONFIGS["pfc-lc7"].name == "pfc (Lc=7)"  # the paper's p stays unnamed
     frozen_twins = [c.name for c in with_frozen_twins((CONFIGS["p"], config))]
     assert frozen_twins == ["p", "p + frozen", config.name, config.name + " + frozen"]
+
+
+def test_hidden_state_matching_needs_the_teachers_checkpoints_too(tmp_path: Path, calls):
+    hidden = Piece("20ng", "pfc-lc7-kd-hidden", PLAN["20ng"])
+    teacher_run = accuracy.run_dir_of(tmp_path, hidden.teacher)
+    (teacher_run / "artifact").mkdir(parents=True)
+    (teacher_run / "artifact" / accuracy.METADATA_FILE).write_text("{}")
+    accuracy.ensure_teacher(distilled(), tmp_path, keep_checkpoints=False)
+    assert calls == []  # logits alone: the artifact is enough
+    accuracy.ensure_teacher(hidden, tmp_path, keep_checkpoints=False)
+    assert calls == [("run", hidden.teacher.key)]  # no checkpoint to read the states from
+    (teacher_run / "checkpoints" / "checkpoint-10").mkdir(parents=True)
+    accuracy.ensure_teacher(hidden, tmp_path, keep_checkpoints=False)
+    assert len(calls) == 1
+    assert "--distill-hidden-weight" in hidden.command(tmp_path / "run")
+    assert graph_of(CONFIGS["pfc-lc7-kd-hidden"]) == CONFIGS["pfc-lc7"]
