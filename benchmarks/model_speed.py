@@ -30,6 +30,7 @@ Peak memory (one case, default batch 8 x 512) is measured per model in a fresh s
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import platform
@@ -141,6 +142,7 @@ def build_models(
     from transformers import BertConfig, BertForSequenceClassification
 
     workdir.mkdir(parents=True, exist_ok=True)
+    drop_stale_graphs(workdir)
     shape = {**SHAPES[shape_name], **COMMON}
     weights = workdir / "weights"
     if not (weights / "config.json").exists():
@@ -154,6 +156,38 @@ def build_models(
     for name in models:
         models[name]["paths"] = {p: model_file(workdir, name, p) for p in precisions}
     return models
+
+
+GRAPH_SOURCES = ("model", "training/precisions.py")  # what an exported graph is made by
+FINGERPRINT_FILE = "graphs.fingerprint"
+
+
+def graph_fingerprint() -> str:
+    """A hash of the code that exports the graphs and of the exporting packages' versions."""
+    import onnx
+    import onnxruntime
+    import torch
+
+    digest = hashlib.sha256(
+        f"{torch.__version__} {onnx.__version__} {onnxruntime.__version__}".encode()
+    )
+    for source in GRAPH_SOURCES:
+        path = ROOT / source
+        for file in sorted(path.rglob("*.py")) if path.is_dir() else [path]:
+            digest.update(file.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def drop_stale_graphs(workdir: Path) -> None:
+    """Graphs are cached by name; delete them when the code or packages that exported them
+    changed since, so a timing never runs an old graph."""
+    stamp = workdir / FINGERPRINT_FILE
+    current = graph_fingerprint()
+    if stamp.exists() and stamp.read_text().strip() == current:
+        return
+    for graph in workdir.glob("*.onnx*"):
+        graph.unlink()
+    stamp.write_text(current + "\n")
 
 
 def build_variant(weights: Path, workdir: Path, shape: dict, config, precisions):
