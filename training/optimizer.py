@@ -65,7 +65,7 @@ class CoreBertTrainer(Trainer):
         teacher = inputs.pop("teacher_logits", None)
         if teacher is None or self.distillation is None:
             return super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
-        matching = self.hidden_teacher is not None and self.distillation.distill_hidden_weight > 0
+        matching = self.hidden_teacher is not None  # built for --distill-hidden-weight > 0 only
         outputs = model(**inputs, output_hidden_states=matching)
         loss = distillation_loss(
             outputs.logits,
