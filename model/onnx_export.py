@@ -9,12 +9,14 @@ per-document budget in the batch) as a tensor, so the key/value sets really shri
 
 from __future__ import annotations
 
+import re
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
+import onnx
 import torch
 from torch import nn
 
@@ -32,6 +34,12 @@ if TYPE_CHECKING:
     from .modeling import CoreBertForSequenceClassification
 
 DEFAULT_OPSET = 17
+# The graph says where its combination tokens begin (a `metadata_props` entry: the 1-based
+# combining layer Lc), so that a tool treating that part apart (the int8 writer keeps it in fp32)
+# reads it from the graph itself. TorchScript names each node by its module path, so the
+# combiner and the layers after it are the nodes under `encoder/layer.{i}` with i >= Lc - 1.
+COMBINE_LAYER_PROP = "corebert.combine_layer"
+_LAYER_SCOPE = re.compile(r"/encoder/layer\.(\d+)/")
 
 
 class _InferenceGraph(nn.Module):
@@ -105,7 +113,37 @@ def export_onnx(
             )
     finally:
         model.train(was_training)
+    if model.config.combine_layer is not None:
+        record_combine_layer(path, model.config.combine_layer)
     return path
+
+
+def record_combine_layer(path: Path, combine_layer: int) -> None:
+    """Write Lc into the graph file's metadata (`COMBINE_LAYER_PROP`)."""
+    graph = onnx.load(str(path))
+    onnx.helper.set_model_props(graph, {COMBINE_LAYER_PROP: str(combine_layer)})
+    onnx.save(graph, str(path))
+
+
+def combined_token_nodes(graph: onnx.ModelProto) -> list[str]:
+    """Names of the nodes that run on the combination tokens (the token combiner, layer Lc, and
+    every layer after it); none for a graph without combining. Raises when the graph records Lc
+    but no node carries the expected module path, so a change of naming cannot go unnoticed."""
+    props = {entry.key: entry.value for entry in graph.metadata_props}
+    if COMBINE_LAYER_PROP not in props:
+        return []
+    first = int(props[COMBINE_LAYER_PROP]) - 1
+    names = [
+        node.name
+        for node in graph.graph.node
+        if (scope := _LAYER_SCOPE.search(node.name)) and int(scope.group(1)) >= first
+    ]
+    if not names:
+        raise ValueError(
+            f"the graph records {COMBINE_LAYER_PROP}={first + 1} but no node is "
+            f"named under encoder/layer.{first} or later"
+        )
+    return names
 
 
 # A discrete choice that is a near-tie in float32 (which token a layer keeps, which group a token

@@ -11,12 +11,14 @@ import pytest
 from artifact.card import ArtifactError, load_artifact
 from artifact.files import PRECISION_FILES
 from artifact.runtime import OnnxClassifier, softmax
+from model.onnx_export import COMBINE_LAYER_PROP, combined_token_nodes, export_onnx
 from tests.artifacts import tiny_documents
+from tests.factories import make_tiny_model
 from tests.training.conftest import train_argv
 from training.__main__ import main
 from training.documents import Document
 from training.evaluate import score_with_probabilities
-from training.precisions import export_precisions, scoring_nodes
+from training.precisions import INT8_RECIPE, export_precisions, scoring_nodes, write_int8
 
 
 @pytest.fixture(scope="module")
@@ -35,7 +37,9 @@ def test_every_precision_is_written_and_scored_against_pytorch(run):
     for precision, entry in precisions.items():
         assert entry["file"] == PRECISION_FILES[precision]
         assert (run / "artifact" / entry["file"]).is_file()
-        assert set(entry) == {"file", "accuracy", "macro_f1", "label_agreement", "max_prob_diff"}
+        scores = {"file", "accuracy", "macro_f1", "label_agreement", "max_prob_diff"}
+        assert set(entry) == scores | ({"recipe"} if precision == "int8" else set())
+    assert precisions["int8"]["recipe"] == INT8_RECIPE
     assert precisions["fp32"]["accuracy"] == metadata["metrics"]["accuracy"]
     assert precisions["fp32"]["label_agreement"] == 1.0
     assert precisions["fp32"]["max_prob_diff"] < 1e-4  # ONNX fp32 vs PyTorch fp32
@@ -125,3 +129,85 @@ def test_precisions_are_scored_under_the_runs_truncation(tiny_base_model, tiny_t
     assert metadata["metrics"]["truncation"]["strategy"] == "chunks"
     assert metadata["precisions"]["fp32"]["accuracy"] == metadata["metrics"]["accuracy"]
     assert metadata["precisions"]["fp32"]["max_prob_diff"] < 1e-4
+
+
+def nodes_holding(weight: np.ndarray, graph: onnx.ModelProto) -> set[str]:
+    """Names of the MatMul/Gemm nodes whose weight initializer holds `weight` (out, in) of an
+    `nn.Linear`: as W.T or as a column block of a fused W.T (query/key/value in one), or as W."""
+    initializers = {init.name: onnx.numpy_helper.to_array(init) for init in graph.graph.initializer}
+    out_features = weight.shape[0]
+    holders = set()
+    for node in (n for n in graph.graph.node if n.op_type in {"MatMul", "Gemm"}):
+        for array in (initializers.get(name) for name in node.input):
+            if array is None or array.ndim != 2:
+                continue
+            blocks = [
+                array[:, k : k + out_features] for k in range(0, array.shape[1], out_features)
+            ]
+            if any(b.shape == weight.T.shape and np.array_equal(b, weight.T) for b in blocks) or (
+                array.shape == weight.shape and np.array_equal(array, weight)
+            ):
+                holders.add(node.name)
+    return holders
+
+
+@pytest.mark.parametrize("combine_layer", [2, 3])
+def test_the_combined_token_nodes_are_the_combiners_and_later_layers_linears(
+    tmp_path, combine_layer
+):
+    """Independent reference: the torch modules' weights. Each linear of the token combiner
+    (layer Lc) and of the layers after it is held by combined-token nodes only; each linear
+    before, by other nodes only."""
+    from torch import nn
+
+    model = make_tiny_model("pfc", combine_layer=combine_layer)
+    graph = onnx.load(str(export_onnx(model, tmp_path / "model.onnx")))
+    combined = set(combined_token_nodes(graph))
+    layers = model.bert.encoder.layer
+    for number, layer in enumerate(layers, start=1):
+        linears = [m for m in layer.modules() if isinstance(m, nn.Linear)]
+        holders = set().union(*(nodes_holding(m.weight.detach().numpy(), graph) for m in linears))
+        assert holders, f"layer {number}'s weights are in the graph"
+        assert (holders <= combined) if number >= combine_layer else not (holders & combined)
+
+
+def test_a_graph_without_combining_has_no_combined_token_nodes(tmp_path):
+    graph = onnx.load(str(export_onnx(make_tiny_model("pf"), tmp_path / "model.onnx")))
+    assert combined_token_nodes(graph) == []
+
+
+def test_a_recorded_combining_layer_without_its_nodes_is_refused(tmp_path):
+    """An exporter naming nodes otherwise would quantize the combined tokens silently."""
+    model = make_tiny_model("pfc", combine_layer=3)
+    graph = onnx.load(str(export_onnx(model, tmp_path / "model.onnx")))
+    assert {entry.key: entry.value for entry in graph.metadata_props} == {COMBINE_LAYER_PROP: "3"}
+    for number, node in enumerate(graph.graph.node):
+        node.name = f"node_{number}"
+    with pytest.raises(ValueError, match="no node"):
+        combined_token_nodes(graph)
+
+
+def weighted_matmuls(graph: onnx.ModelProto, op_type: str = "MatMul") -> set[str]:
+    """Names of the `op_type` nodes with an initializer among their inputs."""
+    weights = {init.name for init in graph.graph.initializer}
+    return {
+        node.name
+        for node in graph.graph.node
+        if node.op_type == op_type and any(name in weights for name in node.input)
+    }
+
+
+def test_int8_keeps_the_combined_tokens_fp32_and_scales_each_output_channel(tmp_path):
+    fp32 = export_onnx(make_tiny_model("pfc", combine_layer=2), tmp_path / "model.onnx")
+    write_int8(fp32, tmp_path / "model.int8.onnx")
+    before, int8 = onnx.load(str(fp32)), onnx.load(str(tmp_path / "model.int8.onnx"))
+    combined = set(combined_token_nodes(before))
+    still_float = weighted_matmuls(before) & combined
+    assert still_float and weighted_matmuls(int8) == still_float
+    integer = [node for node in int8.graph.node if node.op_type == "MatMulInteger"]
+    assert integer, "the layers before combining are quantized"
+    shapes = {init.name: list(init.dims) for init in int8.graph.initializer}
+    for node in integer:
+        columns = shapes[node.input[1]][-1]
+        scale = node.input[1].removesuffix("_quantized") + "_scale"
+        assert shapes[scale] == [columns], f"{node.name}: one weight scale per output channel"
