@@ -16,10 +16,11 @@ really been measured, and list what has not; so is the accuracy-vs-speed frontie
     python benchmarks/accuracy.py --datasets bbc --configs bert pfc-lc7
     python benchmarks/accuracy.py --report-only        # rewrite the report from the records
     python benchmarks/accuracy.py --list               # pieces, done or pending, and commands
+    python benchmarks/accuracy.py --datasets 20ng --configs bert pfc-lc7 --seed 43   # a repeat
 
-Options that change the plan (`--epochs`, `--learning-rate`, `--max-length`, `--max-*-samples`)
-give the pieces a different settings id: they never count as, or block, the planned pieces, and
-the report lists them apart.
+Options that change the plan (`--epochs`, `--learning-rate`, `--max-length`, `--max-*-samples`,
+`--seed`) give the pieces a different settings id: they never count as, or block, the planned
+pieces, and the report lists them apart (repeats with another seed in a table of their own).
 """
 
 from __future__ import annotations
@@ -164,7 +165,7 @@ def selected_pieces(args) -> list[Piece]:
         overrides = {
             name: getattr(args, name)
             for name in ("epochs", "learning_rate", "max_length", "max_train_samples",
-                         "max_eval_samples", "max_test_samples")
+                         "max_eval_samples", "max_test_samples", "seed")
             if getattr(args, name) is not None
         }  # fmt: skip
         settings = Settings(**{**asdict(PLAN[dataset]), **overrides})
@@ -190,6 +191,9 @@ def parse_args(argv=None):
     parser.add_argument("--max-train-samples", type=int, help="change the plan: train subset")
     parser.add_argument("--max-eval-samples", type=int, help="change the plan: validation subset")
     parser.add_argument("--max-test-samples", type=int, help="change the plan: test subset")
+    parser.add_argument(
+        "--seed", type=int, help="change the plan: training seed (same split); a repeat"
+    )
     parser.add_argument(
         "--keep-checkpoints",
         action="store_true",

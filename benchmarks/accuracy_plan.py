@@ -181,3 +181,11 @@ class Piece:
 def is_planned(record: dict) -> bool:
     """Measured with the current plan's settings (a changed plan turns old records into extras)."""
     return record["settings"] == asdict(PLAN[record["dataset"]])
+
+
+def is_reseeded(record: dict) -> bool:
+    """The plan's settings but for the training seed (same split): a repeat that measures how
+    far one seed's figure can move."""
+    planned = asdict(PLAN[record["dataset"]])
+    settings = record["settings"]
+    return settings["seed"] != planned["seed"] and {**settings, "seed": planned["seed"]} == planned

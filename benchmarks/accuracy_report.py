@@ -17,6 +17,7 @@ from benchmarks.accuracy_plan import (
     TARGET_POINTS,
     Configuration,
     is_planned,
+    is_reseeded,
 )
 
 
@@ -230,9 +231,44 @@ def same_device_verdict(record: dict, baseline: dict, checks: list[dict]) -> str
     return f"; {delta:+.1f} vs bert trained on the same {device_of(record)}: {verdict}"
 
 
+def seed_repeats(records: list[dict]) -> list[str]:
+    """Each configuration repeated with other training seeds (same split, same settings): its
+    accuracy and its points vs `bert` at each seed, the planned seed first."""
+    repeats = [r for r in records if is_reseeded(r)]
+    if not repeats:
+        return []
+    by_seed = {
+        (r["dataset"], r["config"], r["settings"]["seed"]): r
+        for r in [*planned_records(records).values(), *repeats]
+    }
+    lines = [
+        "## Repeats with other training seeds",
+        "",
+        "The plan's settings and split, another training seed: how far one seed's figure moves. "
+        "Accuracy in %, points vs `bert` trained with the same seed in brackets.",
+        "",
+        "| dataset | configuration | accuracy by seed | spread (points) |",
+        "|---|---|---|---|",
+    ]
+    for dataset, config in sorted({(r["dataset"], r["config"]) for r in repeats}):
+        seeds = sorted(seed for d, c, seed in by_seed if (d, c) == (dataset, config))
+        cells = []
+        for seed in seeds:
+            record = by_seed[dataset, config, seed]
+            baseline = by_seed.get((dataset, "bert", seed)) if config != "bert" else None
+            versus = f" ({points_vs(record, baseline):+.1f})" if baseline else ""
+            cells.append(f"seed {seed}: {percent(record['accuracy'])}{versus}")
+        values = [100 * by_seed[dataset, config, seed]["accuracy"] for seed in seeds]
+        lines.append(
+            f"| {DATASET_TITLES[dataset]} | {CONFIGS[config].name} | {'; '.join(cells)} "
+            f"| {max(values) - min(values):.1f} |"
+        )
+    return [*lines, ""]
+
+
 def other_measurements(records: list[dict]) -> list[str]:
     others = sorted(
-        (r for r in records if not is_planned(r)),
+        (r for r in records if not is_planned(r) and not is_reseeded(r)),
         key=lambda r: (r["dataset"], r["sizes"]["train"], r["settings"]["learning_rate"]),
     )
     if not others:
@@ -333,6 +369,7 @@ def render_report(records: list[dict], checks: list[dict] | None = None) -> str:
         "the variants with each other within a table, not with the paper's absolute numbers.",
         "",
         *device_check(planned, checks or []),
+        *seed_repeats(records),
         *other_measurements(records),
         "## Reproduce",
         "",

@@ -11,6 +11,7 @@ from benchmarks.accuracy_report import (
     fuzzy_cap_note,
     planned_records,
     readme_table,
+    seed_repeats,
     verdicts,
     wall_times,
 )
@@ -166,3 +167,19 @@ def test_a_distilled_piece_learns_from_the_bert_piece_of_its_dataset(tmp_path):
     assert teacher == tmp_path / "runs" / Piece("imdb", "bert", PLAN["imdb"]).key
     plain = Piece("imdb", "pfc-lc7", PLAN["imdb"]).command(tmp_path / "runs" / "x")
     assert "--distill-from" not in plain
+
+
+def test_seed_repeats_set_each_seed_beside_bert_of_the_same_seed():
+    records = [
+        record("20ng", "bert", 0.695),
+        record("20ng", "pfc-lc7", 0.683),
+        record("20ng", "bert", 0.690, seed=43),
+        record("20ng", "pfc-lc7", 0.692, seed=43),
+        record("20ng", "pf", 0.70, learning_rate=5e-5),  # another setting, not a repeat
+    ]
+    lines = seed_repeats(records)
+    rows = {line.split(" | ")[1]: line for line in lines if line.startswith("| 20 Newsgroups")}
+    assert set(rows) == {"bert", "pfc (Lc=7)"}
+    assert "seed 42: 68.3 (-1.2); seed 43: 69.2 (+0.2) | 0.9 |" in rows["pfc (Lc=7)"]
+    assert "seed 42: 69.5; seed 43: 69.0 | 0.5 |" in rows["bert"]
+    assert seed_repeats(records[:2]) == []
