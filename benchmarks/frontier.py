@@ -40,6 +40,7 @@ from benchmarks.accuracy_plan import (  # noqa: E402
 )
 from benchmarks.accuracy_report import misses_target, planned_records, points_vs  # noqa: E402
 from benchmarks.doc_sections import command_line, replace_section  # noqa: E402
+from training.precisions import INT8_RECIPE  # noqa: E402
 
 SHAPE, PRECISION, BATCH = "minilm", "int8", 8
 SPEED_TARGET = 1.5  # docs/s vs int8 BERT, at the dataset's length
@@ -202,12 +203,15 @@ def table_row(dataset: str, config: str, planned: dict, speed: dict | None, poin
 
 
 def int8_accuracy(record: dict | None) -> str:
-    """The int8 graph's test accuracy, when the record has it, and whether training left the
-    graph out of the artifact for losing more than `--int8-max-drop` against fp32."""
+    """The int8 graph's test accuracy, when the record has it, whether training left the graph
+    out of the artifact for losing more than `--int8-max-drop` against fp32, and "per tensor"
+    for a graph made before today's recipe (per-tensor weights, every node quantized)."""
     int8 = ((record or {}).get("precisions") or {}).get("int8")
     if int8 is None:
         return "–"
-    return f"{100 * int8['accuracy']:.1f}" + (" (left out)" if int8["file"] is None else "")
+    notes = [] if int8.get("recipe") == INT8_RECIPE else ["per tensor"]
+    notes += ["left out"] if int8["file"] is None else []
+    return f"{100 * int8['accuracy']:.1f}" + (f" ({', '.join(notes)})" if notes else "")
 
 
 def dataset_table(dataset: str, planned: dict, speed: dict | None) -> list[str]:

@@ -152,6 +152,20 @@ def precision_scores(
     }
 
 
+def too_inaccurate(
+    precision: str, accuracy: float, fp32_accuracy: float, max_accuracy_drop: float
+) -> str | None:
+    """Why a `precision` graph scoring `accuracy` is left out of the artifact, or None when it
+    loses at most `max_accuracy_drop` (a fraction) against fp32."""
+    drop = fp32_accuracy - accuracy
+    if drop <= max_accuracy_drop:
+        return None
+    return (
+        f"{precision} test accuracy {accuracy:.4f} is {100 * drop:.1f} points below fp32's "
+        f"{fp32_accuracy:.4f} (at most {100 * max_accuracy_drop:.1f} allowed)"
+    )
+
+
 def export_precisions(
     directory: Path,
     fp32_classifier: OnnxClassifier,
@@ -189,18 +203,14 @@ def export_precisions(
             reference,
             classifier.rule,
         )
-        drop = fp32["accuracy"] - scores["accuracy"]
         entry: dict[str, Any] = {"file": path.name, **scores}
         if precision == "int8":
             entry["recipe"] = INT8_RECIPE
-        if drop > max_accuracy_drop:
+        reason = too_inaccurate(precision, scores["accuracy"], fp32["accuracy"], max_accuracy_drop)
+        if reason:
             path.unlink()
             entry["file"] = None
-            entry["reason"] = (
-                f"{precision} test accuracy {scores['accuracy']:.4f} is {100 * drop:.1f} points "
-                f"below fp32's {fp32['accuracy']:.4f} (at most {100 * max_accuracy_drop:.1f} "
-                f"allowed)"
-            )
+            entry["reason"] = reason
             warnings.append(f"{precision} graph left out: {entry['reason']}")
             logger.warning("%s", warnings[-1])
         precisions[precision] = entry

@@ -4,13 +4,20 @@ from __future__ import annotations
 
 from benchmarks.default_model import piece_options, render, verdict
 from benchmarks.default_recipe import shipped_config
+from training.precisions import INT8_RECIPE
 
 
 def record(config: str, fp32: float, int8: float, shipped: bool = True) -> dict:
     return {
         "config": config,
         "accuracy": fp32,
-        "precisions": {"int8": {"accuracy": int8, "file": "model.int8.onnx" if shipped else None}},
+        "precisions": {
+            "int8": {
+                "accuracy": int8,
+                "file": "model.int8.onnx" if shipped else None,
+                "recipe": INT8_RECIPE,
+            }
+        },
         "training_time_s": 300.0,
         "device": "cpu",
     }

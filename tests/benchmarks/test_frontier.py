@@ -26,6 +26,7 @@ from benchmarks.frontier import (
     write_frontier,
 )
 from benchmarks.model_speed import with_frozen_twins
+from training.precisions import INT8_RECIPE
 
 
 def record(dataset: str, config: str, accuracy: float) -> dict:
@@ -114,11 +115,17 @@ def test_table_gives_deltas_ratios_and_verdicts():
 
 
 def test_int8_accuracy_is_shown_where_the_record_has_it():
-    kept = {"precisions": {"int8": {"accuracy": 0.69, "file": "model.int8.onnx"}}}
-    left_out = {"precisions": {"int8": {"accuracy": 0.676, "file": None}}}
+    today = {"recipe": INT8_RECIPE}
+    kept = {"precisions": {"int8": {"accuracy": 0.69, "file": "model.int8.onnx", **today}}}
+    left_out = {"precisions": {"int8": {"accuracy": 0.676, "file": None, **today}}}
     assert int8_accuracy(kept) == "69.0"
     assert int8_accuracy(left_out) == "67.6 (left out)"
     assert int8_accuracy({"precisions": None}) == int8_accuracy(None) == "–"
+
+
+def test_int8_accuracy_of_an_earlier_recipe_says_so():
+    earlier = {"precisions": {"int8": {"accuracy": 0.676, "file": None}}}
+    assert int8_accuracy(earlier) == "67.6 (per tensor, left out)"
 
 
 def test_target_needs_both_accuracy_and_speed_at_the_boundaries():

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 
 import numpy as np
 import onnx
@@ -211,3 +212,51 @@ def test_int8_keeps_the_combined_tokens_fp32_and_scales_each_output_channel(tmp_
         columns = shapes[node.input[1]][-1]
         scale = node.input[1].removesuffix("_quantized") + "_scale"
         assert shapes[scale] == [columns], f"{node.name}: one weight scale per output channel"
+
+
+def copied_run(run, tmp_path, name: str):
+    """A copy of the tiny run laid out as a benchmark's (runs/NAME, records/NAME.json)."""
+    run_dir = tmp_path / "accuracy" / "runs" / name
+    shutil.copytree(run, run_dir)
+    record = tmp_path / "accuracy" / "records" / f"{name}.json"
+    record.parent.mkdir(exist_ok=True)
+    record.write_text(json.dumps({"precisions": {"int8": {"accuracy": 0.0, "file": None}}}))
+    return run_dir, record
+
+
+def test_int8_recipes_rewrite_a_runs_int8_entry_as_evaluate_scores_it(run, tmp_path):
+    from benchmarks import int8_recipes
+
+    run_dir, record = copied_run(run, tmp_path, "kept")
+    result = int8_recipes.compare_run(run_dir, tmp_path, batch_size=8)
+    assert result["run"] == "accuracy/kept"
+    assert set(int8_recipes.RECIPES) <= set(result)
+    int8_recipes.update_records(result, run_dir, max_drop=100)
+    entry = json.loads((run_dir / "artifact" / "metadata.json").read_text())["precisions"]["int8"]
+    assert entry["recipe"] == INT8_RECIPE and entry["file"] == PRECISION_FILES["int8"]
+    assert entry["accuracy"] == result[int8_recipes.SHIPPED]
+    assert json.loads(record.read_text())["precisions"]["int8"] == entry
+    assert main(["evaluate", str(run_dir / "artifact"), "--precision", "int8"]) == 0
+
+
+def test_int8_recipes_leave_out_a_graph_that_loses_too_much(run, tmp_path):
+    from benchmarks import int8_recipes
+
+    run_dir, record = copied_run(run, tmp_path, "dropped")
+    result = int8_recipes.compare_run(run_dir, tmp_path, batch_size=8)
+    int8_recipes.update_records(result, run_dir, max_drop=-100)  # any accuracy is too little
+    entry = json.loads(record.read_text())["precisions"]["int8"]
+    assert entry["file"] is None and "points below fp32" in entry["reason"]
+    assert not (run_dir / "artifact" / PRECISION_FILES["int8"]).exists()
+    assert load_artifact(run_dir / "artifact").card.available_precisions() == ["fp32", "fp16"]
+
+
+def test_int8_recipes_keep_earlier_runs_not_measured_again(tmp_path):
+    from benchmarks.int8_recipes import merged
+
+    output = tmp_path / "int8_recipes.json"
+    output.write_text(json.dumps([{"run": "a/1", "fp32": 0.5}, {"run": "a/2", "fp32": 0.6}]))
+    assert merged([{"run": "a/2", "fp32": 0.7}], output) == [
+        {"run": "a/1", "fp32": 0.5},
+        {"run": "a/2", "fp32": 0.7},
+    ]
