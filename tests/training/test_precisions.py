@@ -260,3 +260,17 @@ def test_int8_recipes_keep_earlier_runs_not_measured_again(tmp_path):
         {"run": "a/1", "fp32": 0.5},
         {"run": "a/2", "fp32": 0.7},
     ]
+
+
+def test_int8_recipes_record_lc_in_a_graph_exported_before_it_was_recorded(run, tmp_path):
+    from benchmarks.int8_recipes import as_exported_today
+
+    run_dir, _ = copied_run(run, tmp_path, "earlier")
+    fp32 = run_dir / "artifact" / PRECISION_FILES["fp32"]
+    graph = onnx.load(str(fp32))
+    combined = combined_token_nodes(graph)
+    del graph.metadata_props[:]
+    onnx.save(graph, str(fp32))
+    assert combined_token_nodes(onnx.load(str(fp32))) == []
+    today = as_exported_today(load_artifact(run_dir / "artifact"), tmp_path / "copy.onnx")
+    assert today != fp32 and combined_token_nodes(onnx.load(str(today))) == combined
