@@ -155,8 +155,11 @@ class TokenCombiner(nn.Module):
         c_i'         = c_i + W_o( sum_j HA[i, j] W_v LN(e_j) / (sum_j HA[i, j] + eps) )
 
     (`reduction.group_tokens` holds HA and the normalised sum.) It replaces BERT layer Lc; only
-    the m combined tokens go on.
+    the m combined tokens go on. Of its projections only W_k reads the document tokens
+    (`DOCUMENT_SIDE`, with the norm before it): W_v is applied after pooling (`group_values`).
     """
+
+    DOCUMENT_SIDE = ("token_norm", "key")  # submodules that run on the N document tokens
 
     def __init__(self, config: CoreBertConfig):
         super().__init__()
@@ -182,10 +185,18 @@ class TokenCombiner(nn.Module):
         normed_tokens = self.token_norm(tokens)
         queries = self.query(self.combination_norm(combination))  # (B, m, D)
         logits = queries @ self.key(normed_tokens).transpose(1, 2) * self.scale  # (B, m, N)
-        pooled, assignment = reduction.group_tokens(
-            logits, self.value(normed_tokens), token_mask, self.tau, self.training
+        grouped, assignment = reduction.group_tokens(
+            logits, normed_tokens, token_mask, self.tau, self.training
         )
-        return combination + self.output(pooled), assignment
+        return combination + self.output(self.group_values(grouped, assignment)), assignment
+
+    def group_values(self, grouped: torch.Tensor, assignment: torch.Tensor) -> torch.Tensor:
+        """sum_j HA[i, j] W_v LN(e_j) / (size_i + eps), from the pooled LN(e_j) (`grouped`): W_v
+        is linear and group i's weights sum to size_i / (size_i + eps), so W_v runs on the m
+        combined tokens instead of the N document tokens; the same values and gradients."""
+        sizes = assignment.sum(dim=-1, keepdim=True)  # (B, m, 1)
+        share = sizes / (sizes + reduction.GROUP_NORMALISATION_EPS)
+        return nn.functional.linear(grouped, self.value.weight) + self.value.bias * share
 
 
 @dataclass

@@ -36,8 +36,8 @@ if TYPE_CHECKING:
 DEFAULT_OPSET = 17
 # The graph says where its combination tokens begin (a `metadata_props` entry: the 1-based
 # combining layer Lc), so that a tool treating that part apart (the int8 writer keeps it in fp32)
-# reads it from the graph itself. TorchScript names each node by its module path, so the
-# combiner and the layers after it are the nodes under `encoder/layer.{i}` with i >= Lc - 1.
+# reads it from the graph itself. TorchScript names each node by its module path: the combiner
+# is `encoder/layer.{Lc - 1}`, the layers after it follow.
 COMBINE_LAYER_PROP = "corebert.combine_layer"
 _LAYER_SCOPE = re.compile(r"/encoder/layer\.(\d+)/")
 
@@ -126,17 +126,23 @@ def record_combine_layer(path: Path, combine_layer: int) -> None:
 
 
 def combined_token_nodes(graph: onnx.ModelProto) -> list[str]:
-    """Names of the nodes that run on the combination tokens (the token combiner, layer Lc, and
-    every layer after it); none for a graph without combining. Raises when the graph records Lc
-    but no node carries the expected module path, so a change of naming cannot go unnoticed."""
+    """Names of the nodes that run on the combination tokens: the token combiner (layer Lc) but
+    for its submodules that read the document tokens (`TokenCombiner.DOCUMENT_SIDE`), and every
+    layer after it; none for a graph without combining. Raises when the graph records Lc but no
+    node carries the expected module path, so a change of naming cannot go unnoticed."""
+    from .modeling import TokenCombiner
+
     props = {entry.key: entry.value for entry in graph.metadata_props}
     if COMBINE_LAYER_PROP not in props:
         return []
     first = int(props[COMBINE_LAYER_PROP]) - 1
+    document_side = tuple(f"/encoder/layer.{first}/{name}/" for name in TokenCombiner.DOCUMENT_SIDE)
     names = [
         node.name
         for node in graph.graph.node
-        if (scope := _LAYER_SCOPE.search(node.name)) and int(scope.group(1)) >= first
+        if (scope := _LAYER_SCOPE.search(node.name))
+        and int(scope.group(1)) >= first
+        and not any(part in node.name for part in document_side)
     ]
     if not names:
         raise ValueError(

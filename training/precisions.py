@@ -32,12 +32,13 @@ _SCORING_PATH_STOP = "MatMul"  # the attention context: the model's own arithmet
 _SCORING_PATH_END = "TopK"
 # How `write_int8` makes the graph, recorded beside its scores in metadata.json: int8 figures
 # made another way (per-tensor weights, every node quantized) are not comparable.
-INT8_RECIPE = "dynamic, per-channel weights, combined tokens fp32"
+INT8_RECIPE = "dynamic, per-channel weights, nodes on the combination tokens fp32"
 
 
 def write_int8(fp32_path: Path, int8_path: Path) -> None:
     """Dynamic int8 quantization of the MatMul/Gemm weights, one scale per output channel
-    (activations quantized per batch), except the nodes that run on the combination tokens,
+    (activations quantized per batch), except the nodes that run on the combination tokens
+    (`combined_token_nodes`: the combiner's query, value and output, the layers after it),
     which stay fp32.
 
     Both choices are measured (docs/design.md, "int8"): with one weight scale per tensor and

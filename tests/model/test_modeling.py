@@ -162,6 +162,31 @@ def test_combiner_assigns_each_real_token_once_and_padding_never():
     assert torch.equal(assignment.sum(dim=1), token_mask.float())
 
 
+@pytest.mark.parametrize("training", [False, True])
+def test_combiner_projects_values_after_pooling_as_the_formula_does_before(training):
+    """Independent reference: docs/method.md's c_i + W_o(sum_j HA[i, j] W_v LN(e_j) / (size_i +
+    eps)) with W_v on every document token, from the combiner's own assignment; same values and
+    the same gradients (straight-through assignment included)."""
+    model = make_tiny_model("c", combine_layer=2).train(training)
+    combiner = model.bert.encoder.layer[1]
+    with torch.no_grad():  # a bias that is not zero, so its share of each group is checked
+        combiner.value.bias.normal_()
+    tokens = torch.randn(3, 10, 36, requires_grad=True)
+    combination = torch.randn(3, 4, 36)
+    token_mask = torch.arange(10).unsqueeze(0) < torch.tensor([[10], [6], [1]])
+    combined, assignment = combiner(tokens, combination, token_mask)
+    values = combiner.value(combiner.token_norm(tokens))  # (B, N, D): every document token
+    sizes = assignment.sum(dim=-1, keepdim=True)
+    reference = combination + combiner.output((assignment @ values) / (sizes + 1.0))
+    torch.testing.assert_close(combined, reference, rtol=0, atol=1e-5)
+    weights = torch.randn_like(combined)
+    inputs = (tokens, combiner.value.weight, combiner.value.bias)
+    got = torch.autograd.grad((combined * weights).sum(), inputs, retain_graph=True)
+    expected = torch.autograd.grad((reference * weights).sum(), inputs)
+    for a, b in zip(got, expected, strict=True):
+        torch.testing.assert_close(a, b, rtol=0, atol=1e-4)
+
+
 @pytest.mark.parametrize("variant", ALL_VARIANTS)
 def test_batch_invariance_in_pytorch(variant):
     model = make_tiny_model(variant)

@@ -157,19 +157,22 @@ def test_the_combined_token_nodes_are_the_combiners_and_later_layers_linears(
     tmp_path, combine_layer
 ):
     """Independent reference: the torch modules' weights. Each linear of the token combiner
-    (layer Lc) and of the layers after it is held by combined-token nodes only; each linear
-    before, by other nodes only."""
+    (layer Lc) that reads the combination tokens (query, value, output) and each linear of the
+    layers after it is held by combined-token nodes only; the combiner's key, which reads the
+    document tokens, and each linear before Lc by other nodes only."""
     from torch import nn
 
     model = make_tiny_model("pfc", combine_layer=combine_layer)
     graph = onnx.load(str(export_onnx(model, tmp_path / "model.onnx")))
     combined = set(combined_token_nodes(graph))
-    layers = model.bert.encoder.layer
-    for number, layer in enumerate(layers, start=1):
-        linears = [m for m in layer.modules() if isinstance(m, nn.Linear)]
-        holders = set().union(*(nodes_holding(m.weight.detach().numpy(), graph) for m in linears))
-        assert holders, f"layer {number}'s weights are in the graph"
-        assert (holders <= combined) if number >= combine_layer else not (holders & combined)
+    for number, layer in enumerate(model.bert.encoder.layer, start=1):
+        for name, linear in layer.named_modules():
+            if not isinstance(linear, nn.Linear):
+                continue
+            holders = nodes_holding(linear.weight.detach().numpy(), graph)
+            assert holders, f"layer {number}'s {name} weight is in the graph"
+            on_combined = number > combine_layer or (number == combine_layer and name != "key")
+            assert (holders <= combined) if on_combined else not (holders & combined), name
 
 
 def test_a_graph_without_combining_has_no_combined_token_nodes(tmp_path):
