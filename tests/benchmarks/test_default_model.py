@@ -33,7 +33,7 @@ def speed(config: str, ratio: float) -> dict:
 
 
 def test_the_build_script_trains_a_configuration_of_the_plan():
-    assert shipped_config() in {"pfc-lc11", "pfc-lc11-frozen", "pfc-lc9", "pfc-lc7", "pf"}
+    assert shipped_config() in {"c-lc11", "pfc-lc11", "pfc-lc11-frozen", "pfc-lc9", "pfc-lc7", "pf"}
 
 
 def test_pieces_without_frozen_tokens_say_so_explicitly():
