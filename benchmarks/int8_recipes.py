@@ -25,6 +25,7 @@ import json
 import shutil
 import sys
 import tempfile
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -57,33 +58,10 @@ from training.precisions import (  # noqa: E402
     write_int8,
 )
 
-
-def quantize_with(per_channel: bool, combined_fp32: bool):
-    """A writer (fp32 path, int8 path) for one of the compared recipes."""
-
-    def write(fp32: Path, int8: Path) -> None:
-        import onnx
-        from onnxruntime.quantization import QuantType, quantize_dynamic
-
-        from model.onnx_export import combined_token_nodes
-
-        graph = onnx.load(str(fp32), load_external_data=False)
-        excluded = combined_token_nodes(graph) if combined_fp32 else []
-        quantize_dynamic(
-            fp32,
-            int8,
-            weight_type=QuantType.QInt8,
-            per_channel=per_channel,
-            nodes_to_exclude=excluded,
-        )
-
-    return write
-
-
 RECIPES = {
-    "per tensor (ORT default)": quantize_with(per_channel=False, combined_fp32=False),
-    "per channel": quantize_with(per_channel=True, combined_fp32=False),
-    "per tensor, combined fp32": quantize_with(per_channel=False, combined_fp32=True),
+    "per tensor (ORT default)": partial(write_int8, per_channel=False, combination_side_fp32=False),
+    "per channel": partial(write_int8, combination_side_fp32=False),
+    "per tensor, combined fp32": partial(write_int8, per_channel=False),
     SHIPPED: write_int8,
 }
 
@@ -138,7 +116,7 @@ def as_exported_today(artifact: Artifact, copy: Path) -> Path:
 def update_records(result: dict, run_dir: Path, max_drop: float) -> None:
     """Put the shipped recipe's int8 graph into the run's artifact (or leave it out, as training
     does, when it loses more than `max_drop` points) and its scores into metadata.json and the
-    accuracy record that points at this run."""
+    benchmark's record of this run."""
     target = run_dir / "artifact" / PRECISION_FILES["int8"]
     reason = too_inaccurate("int8", result[SHIPPED], result["fp32"], max_drop / 100)
     entry = {"file": None if reason else target.name, **result["_shipped_scores"]}
@@ -214,7 +192,8 @@ def parse_args(argv=None):
         "--runs",
         nargs="+",
         type=Path,
-        help="run directories (default: every accuracy run with an exported artifact)",
+        help="run directories (default: every kept run of the accuracy report and the default "
+        "model)",
     )
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--update-records", action="store_true")

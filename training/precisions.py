@@ -9,7 +9,7 @@ out of the artifact, with the reason recorded, never shipped silently.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +20,6 @@ from artifact.files import PRECISION_FILES
 from artifact.problem import LabelRule
 from artifact.runtime import OnnxClassifier
 from artifact.truncation import Truncation, aggregate_windows
-from model.onnx_export import combined_token_nodes
 from training.documents import Document
 from training.evaluate import score_with_probabilities
 
@@ -35,25 +34,35 @@ _SCORING_PATH_END = "TopK"
 INT8_RECIPE = "dynamic, per-channel weights, nodes on the combination tokens fp32"
 
 
-def write_int8(fp32_path: Path, int8_path: Path) -> None:
-    """Dynamic int8 quantization of the MatMul/Gemm weights, one scale per output channel
-    (activations quantized per batch), except the nodes that run on the combination tokens
-    (`combined_token_nodes`: the combiner's query, value and output, the layers after it),
-    which stay fp32.
+def write_int8(
+    fp32_path: Path,
+    int8_path: Path,
+    *,
+    per_channel: bool = True,
+    combination_side_fp32: bool = True,
+) -> None:
+    """Dynamic int8 quantization of the MatMul/Gemm weights (activations quantized per batch):
+    by default one scale per output channel, and the nodes that run on the combination tokens
+    (`combined_token_nodes`: the combiner's query, value and output, the layers after it) kept
+    fp32. The options turn either off, for benchmarks/int8_recipes.py's comparison.
 
-    Both choices are measured (docs/design.md, "int8"): with one weight scale per tensor and
-    every layer quantized, the pruning variants' int8 graphs lost 1.5-3 points against their
-    fp32 graphs where `bert` lost 0.2. The layers after combining see a handful of tokens per
-    document, so keeping them fp32 costs little time.
+    Both defaults are measured (docs/design.md, "Precisions"; docs/results.md, "int8 recipes"):
+    with one weight scale per tensor and every node quantized, the pruning variants' int8 graphs
+    lost 1.2-2.3 points against their fp32 graphs on 20 Newsgroups where `bert` lost 0.2. The
+    combination side sees a handful of tokens per document, so keeping it fp32 costs little time.
     """
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
+    # Imported here, as torch is elsewhere in this module: scoring and reports need no torch.
+    from model.onnx_export import combined_token_nodes
+
+    graph = onnx.load(str(fp32_path), load_external_data=False)
     quantize_dynamic(
         fp32_path,
         int8_path,
         weight_type=QuantType.QInt8,
-        per_channel=True,
-        nodes_to_exclude=combined_token_nodes(onnx.load(str(fp32_path), load_external_data=False)),
+        per_channel=per_channel,
+        nodes_to_exclude=combined_token_nodes(graph) if combination_side_fp32 else [],
     )
 
 
@@ -105,7 +114,7 @@ def without_repeated_nodes(model: onnx.ModelProto) -> onnx.ModelProto:
     return model
 
 
-WRITERS = {"int8": write_int8, "fp16": write_fp16}
+WRITERS: dict[str, Callable[[Path, Path], None]] = {"int8": write_int8, "fp16": write_fp16}
 
 
 def pytorch_probabilities(
