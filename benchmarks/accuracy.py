@@ -17,10 +17,12 @@ really been measured, and list what has not; so is the accuracy-vs-speed frontie
     python benchmarks/accuracy.py --report-only        # rewrite the report from the records
     python benchmarks/accuracy.py --list               # pieces, done or pending, and commands
     python benchmarks/accuracy.py --datasets 20ng --configs bert pfc-lc7 --seed 43   # a repeat
+    python benchmarks/accuracy.py --datasets imdb --configs bert pfc-lc7 --epochs 3  # a lever
 
 Options that change the plan (`--epochs`, `--learning-rate`, `--max-length`, `--max-*-samples`,
-`--seed`) give the pieces a different settings id: they never count as, or block, the planned
-pieces, and the report lists them apart (repeats with another seed in a table of their own).
+`--seed`, `--recipe`) give the pieces a different settings id: they never count as, or block, the
+planned pieces, and the report lists them apart (repeats with another seed in a table of their
+own; other changes beside `bert` trained with the same changed settings).
 """
 
 from __future__ import annotations
@@ -61,6 +63,7 @@ from benchmarks.accuracy_plan import (  # noqa: E402
 from benchmarks.accuracy_report import readme_table, render_report  # noqa: E402
 from benchmarks.doc_sections import replace_section  # noqa: E402
 from benchmarks.frontier import SPEED_FILE, load_speed, write_frontier  # noqa: E402
+from training.recipes import RECIPES  # noqa: E402
 
 
 def record_path(results_dir: Path, piece: Piece) -> Path:
@@ -165,7 +168,7 @@ def selected_pieces(args) -> list[Piece]:
         overrides = {
             name: getattr(args, name)
             for name in ("epochs", "learning_rate", "max_length", "max_train_samples",
-                         "max_eval_samples", "max_test_samples", "seed")
+                         "max_eval_samples", "max_test_samples", "seed", "recipe")
             if getattr(args, name) is not None
         }  # fmt: skip
         settings = Settings(**{**asdict(PLAN[dataset]), **overrides})
@@ -193,6 +196,12 @@ def parse_args(argv=None):
     parser.add_argument("--max-test-samples", type=int, help="change the plan: test subset")
     parser.add_argument(
         "--seed", type=int, help="change the plan: training seed (same split); a repeat"
+    )
+    parser.add_argument(
+        "--recipe",
+        choices=list(RECIPES),
+        help="change the plan: the training recipe that fills what the plan leaves unset "
+        "(`default`: mean pooling and 10x the rate for the parts the checkpoint lacks)",
     )
     parser.add_argument(
         "--keep-checkpoints",

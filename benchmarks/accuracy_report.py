@@ -7,6 +7,8 @@ measured and say what has not.
 
 from __future__ import annotations
 
+import json
+
 from benchmarks.accuracy_plan import (
     CONFIGS,
     DATASET_TITLES,
@@ -15,6 +17,7 @@ from benchmarks.accuracy_plan import (
     RUN_ORDER,
     TARGET_CONFIGS,
     TARGET_POINTS,
+    TEACHER_CONFIG,
     Configuration,
     is_planned,
     is_reseeded,
@@ -267,33 +270,49 @@ def seed_repeats(records: list[dict]) -> list[str]:
 
 
 def other_measurements(records: list[dict]) -> list[str]:
+    """Runs under changed settings (not repeats of the plan with another seed), each beside
+    `bert` trained with the very same settings when that run exists: what a lever (more epochs,
+    another recipe) does to the gap, like for like."""
     others = sorted(
         (r for r in records if not is_planned(r) and not is_reseeded(r)),
-        key=lambda r: (r["dataset"], r["sizes"]["train"], r["settings"]["learning_rate"]),
-    )
+        key=lambda r: (r["dataset"], r["sizes"]["train"], r["settings"]["learning_rate"],
+                       r["settings"]["recipe"], r["settings"]["epochs"], r["settings"]["seed"],
+                       r["config"] != TEACHER_CONFIG),
+    )  # fmt: skip
     if not others:
         return []
+    baselines = {
+        (r["dataset"], settings_key(r)): r for r in others if r["config"] == TEACHER_CONFIG
+    }
     lines = [
         "## Measurements with settings other than the plan",
         "",
-        "Runs with changed sizes, lengths, epochs or learning rate (end-to-end and learning-rate "
-        "checks); not comparable with the tables above.",
+        "Runs with changed sizes, lengths, epochs, learning rate, recipe or seed: not comparable "
+        "with the tables above. Δ vs bert compares with `bert` trained with the same settings "
+        "(same seed included), where that run exists.",
         "",
         "| dataset | configuration | train / validation / test | max length | epochs "
-        "| learning rate | accuracy | macro-F1 | training time s | command |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "| learning rate | recipe | seed | accuracy | macro-F1 | Δ vs bert, same settings (points) "
+        "| training time s | command |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in others:
-        sizes = r["sizes"]
+        sizes, settings = r["sizes"], r["settings"]
+        baseline = baselines.get((r["dataset"], settings_key(r)))
+        delta = "–" if baseline is None or baseline is r else f"{points_vs(r, baseline):+.1f}"
         lines.append(
             f"| {DATASET_TITLES[r['dataset']]} | {r['paper_row']} "
             f"| {sizes['train']} / {sizes['validation']} / {sizes['test']} "
-            f"| {r['settings']['max_length']} | {r['settings']['epochs']:g} "
-            f"| {r['settings']['learning_rate']:g} "
-            f"| {percent(r['accuracy'])} | {percent(r['macro_f1'])} | {r['training_time_s']:.0f} "
-            f"| `{r['command']}` |"
+            f"| {settings['max_length']} | {settings['epochs']:g} "
+            f"| {settings['learning_rate']:g} | {settings['recipe']} | {settings['seed']} "
+            f"| {percent(r['accuracy'])} | {percent(r['macro_f1'])} | {delta} "
+            f"| {r['training_time_s']:.0f} | `{r['command']}` |"
         )
     return [*lines, ""]
+
+
+def settings_key(record: dict) -> str:
+    return json.dumps(record["settings"], sort_keys=True)
 
 
 def planned_records(records: list[dict]) -> dict[tuple[str, str], dict]:

@@ -5,10 +5,11 @@ from __future__ import annotations
 from dataclasses import asdict, replace
 from pathlib import Path
 
-from benchmarks.accuracy_plan import CONFIGS, PLAN
+from benchmarks.accuracy_plan import CONFIGS, PLAN, Piece
 from benchmarks.accuracy_report import (
     device_check,
     fuzzy_cap_note,
+    other_measurements,
     planned_records,
     readme_table,
     seed_repeats,
@@ -159,7 +160,6 @@ def test_replace_section_rewrites_only_its_own_section(tmp_path):
 
 
 def test_a_distilled_piece_learns_from_the_bert_piece_of_its_dataset(tmp_path):
-    from benchmarks.accuracy_plan import Piece
 
     piece = Piece("imdb", "pfc-lc7-kd", PLAN["imdb"])
     command = piece.command(tmp_path / "runs" / piece.key)
@@ -183,3 +183,43 @@ def test_seed_repeats_set_each_seed_beside_bert_of_the_same_seed():
     assert "seed 42: 68.3 (-1.2); seed 43: 69.2 (+0.2) | 0.9 |" in rows["pfc (Lc=7)"]
     assert "seed 42: 69.5; seed 43: 69.0 | 0.5 |" in rows["bert"]
     assert seed_repeats(records[:2]) == []
+
+
+def test_a_changed_setting_is_compared_with_bert_trained_with_the_same_settings():
+    def extra(config: str, accuracy: float, **changes) -> dict:
+        row = record("imdb", config, accuracy, **changes)
+        row |= {"sizes": {"train": 1000, "validation": 250, "test": 500}, "macro_f1": accuracy,
+                "training_time_s": 300.0, "command": "python -m training train",
+                "paper_row": CONFIGS[config].paper_row}  # fmt: skip
+        return row
+
+    records = [
+        extra("bert", 0.850, epochs=3.0),
+        extra("pfc-lc7", 0.846, epochs=3.0),  # -0.4 vs bert at 3 epochs, seed 42
+        extra("pfc-lc7", 0.814, epochs=3.0, seed=43),  # no bert at 3 epochs, seed 43
+        extra("bert", 0.86, recipe="default"),
+        extra("pfc-lc7", 0.87, recipe="default"),  # +1.0 vs bert with the default recipe
+        extra("pfc-lc7", 0.80, seed=43),  # a repeat: its own table, not this one
+    ]
+    rows = [line.split(" | ") for line in other_measurements(records) if line.startswith("| IMDB")]
+    by_cells = {(cells[1], cells[4], cells[6], cells[7]): cells[10] for cells in rows}
+    assert by_cells == {
+        ("BERT", "3", "paper", "42"): "–",
+        ("pfc (Lc=7)", "3", "paper", "42"): "-0.4",
+        ("pfc (Lc=7)", "3", "paper", "43"): "–",
+        ("BERT", "2", "default", "42"): "–",
+        ("pfc (Lc=7)", "2", "default", "42"): "+1.0",
+    }
+
+
+def test_a_recipe_option_makes_pieces_apart_from_the_plan_that_train_with_it(tmp_path):
+    from benchmarks.accuracy import parse_args, selected_pieces
+
+    args = parse_args(["--datasets", "imdb", "--configs", "bert", "--recipe", "default"])
+    (piece,) = selected_pieces(args)
+    assert not piece.planned
+    assert piece.key != Piece("imdb", "bert", PLAN["imdb"]).key
+    command = piece.command(tmp_path / piece.key)
+    assert command[command.index("--recipe") + 1] == "default"
+    (planned,) = selected_pieces(parse_args(["--datasets", "imdb", "--configs", "bert"]))
+    assert planned.planned
