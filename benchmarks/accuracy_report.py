@@ -250,21 +250,27 @@ def seed_repeats(records: list[dict]) -> list[str]:
         "The plan's settings and split, another training seed: how far one seed's figure moves. "
         "Accuracy in %, points vs `bert` trained with the same seed in brackets.",
         "",
-        "| dataset | configuration | accuracy by seed | spread (points) |",
-        "|---|---|---|---|",
+        "| dataset | configuration | accuracy by seed | spread (points) "
+        "| mean points vs bert (seeds) |",
+        "|---|---|---|---|---|",
     ]
     for dataset, config in sorted({(r["dataset"], r["config"]) for r in repeats}):
         seeds = sorted(seed for d, c, seed in by_seed if (d, c) == (dataset, config))
-        cells = []
+        cells, deltas = [], []
         for seed in seeds:
             record = by_seed[dataset, config, seed]
-            baseline = by_seed.get((dataset, "bert", seed)) if config != "bert" else None
-            versus = f" ({points_vs(record, baseline):+.1f})" if baseline else ""
+            baseline = by_seed.get((dataset, TEACHER_CONFIG, seed))
+            delta = None
+            if config != TEACHER_CONFIG and baseline is not None:
+                delta = points_vs(record, baseline)
+                deltas.append(delta)
+            versus = "" if delta is None else f" ({delta:+.1f})"
             cells.append(f"seed {seed}: {percent(record['accuracy'])}{versus}")
         values = [100 * by_seed[dataset, config, seed]["accuracy"] for seed in seeds]
+        mean = f"{sum(deltas) / len(deltas):+.1f} ({len(deltas)})" if deltas else "–"
         lines.append(
             f"| {DATASET_TITLES[dataset]} | {CONFIGS[config].name} | {'; '.join(cells)} "
-            f"| {max(values) - min(values):.1f} |"
+            f"| {max(values) - min(values):.1f} | {mean} |"
         )
     return [*lines, ""]
 

@@ -180,8 +180,8 @@ def test_seed_repeats_set_each_seed_beside_bert_of_the_same_seed():
     lines = seed_repeats(records)
     rows = {line.split(" | ")[1]: line for line in lines if line.startswith("| 20 Newsgroups")}
     assert set(rows) == {"bert", "pfc (Lc=7)"}
-    assert "seed 42: 68.3 (-1.2); seed 43: 69.2 (+0.2) | 0.9 |" in rows["pfc (Lc=7)"]
-    assert "seed 42: 69.5; seed 43: 69.0 | 0.5 |" in rows["bert"]
+    assert "seed 42: 68.3 (-1.2); seed 43: 69.2 (+0.2) | 0.9 | -0.5 (2) |" in rows["pfc (Lc=7)"]
+    assert "seed 42: 69.5; seed 43: 69.0 | 0.5 | – |" in rows["bert"]
     assert seed_repeats(records[:2]) == []
 
 
