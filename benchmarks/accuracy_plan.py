@@ -75,7 +75,9 @@ CONFIGS = {
     "pfc-lc7-p07": Configuration("pfc", 7, keep_ratio=0.7),
     "pfc-lc7-kd-hidden": Configuration("pfc", 7, distilled=True, hidden=True),
 }
-TEACHER_CONFIG = "bert"  # a distilled piece's teacher: this piece of its dataset and settings
+BASELINE_CONFIG = "bert"  # what every configuration is compared with
+# A distilled piece's teacher: the baseline's piece of its dataset and settings.
+TEACHER_CONFIG = BASELINE_CONFIG
 TARGET_CONFIGS = ("pf", "pfc-lc11", "pfc-lc7", "pfc-lc7-kd")  # must match bert within TARGET_POINTS
 TARGET_POINTS = 0.5
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 
 from benchmarks.accuracy_plan import (
+    BASELINE_CONFIG,
     CONFIGS,
     DATASET_TITLES,
     PAPER,
@@ -17,7 +18,6 @@ from benchmarks.accuracy_plan import (
     RUN_ORDER,
     TARGET_CONFIGS,
     TARGET_POINTS,
-    TEACHER_CONFIG,
     Configuration,
     is_planned,
     is_reseeded,
@@ -96,7 +96,7 @@ def dataset_wall_time(records: list[dict]) -> str:
 
 
 def dataset_table(dataset: str, planned: dict) -> list[str]:
-    baseline = planned.get((dataset, "bert"))
+    baseline = planned.get((dataset, BASELINE_CONFIG))
     lines = [
         f"### {DATASET_TITLES[dataset]}",
         "",
@@ -183,7 +183,7 @@ def device_check(planned: dict, checks: list[dict]) -> list[str]:
 
 def bert_trained_on(checks: list[dict], dataset: str, device: str) -> dict | None:
     """The device check's `bert` record of `dataset` trained on `device`, if there is one."""
-    wanted = (dataset, "bert", device)
+    wanted = (dataset, BASELINE_CONFIG, device)
     return next((c for c in checks if (c["dataset"], c["config"], device_of(c)) == wanted), None)
 
 
@@ -204,7 +204,7 @@ def fuzzy_cap_note(ratio: dict | None, fuzzy: dict | None) -> list[str]:
 def verdicts(planned: dict, checks: list[dict]) -> list[str]:
     lines = []
     for dataset in PLAN:
-        baseline = planned.get((dataset, "bert"))
+        baseline = planned.get((dataset, BASELINE_CONFIG))
         for config in TARGET_CONFIGS:
             record = planned.get((dataset, config))
             name = f"{CONFIGS[config].paper_row} on {DATASET_TITLES[dataset]}"
@@ -259,9 +259,9 @@ def seed_repeats(records: list[dict]) -> list[str]:
         cells, deltas = [], []
         for seed in seeds:
             record = by_seed[dataset, config, seed]
-            baseline = by_seed.get((dataset, TEACHER_CONFIG, seed))
+            baseline = by_seed.get((dataset, BASELINE_CONFIG, seed))
             delta = None
-            if config != TEACHER_CONFIG and baseline is not None:
+            if config != BASELINE_CONFIG and baseline is not None:
                 delta = points_vs(record, baseline)
                 deltas.append(delta)
             versus = "" if delta is None else f" ({delta:+.1f})"
@@ -283,12 +283,12 @@ def other_measurements(records: list[dict]) -> list[str]:
         (r for r in records if not is_planned(r) and not is_reseeded(r)),
         key=lambda r: (r["dataset"], r["sizes"]["train"], r["settings"]["learning_rate"],
                        r["settings"]["recipe"], r["settings"]["epochs"], r["settings"]["seed"],
-                       r["config"] != TEACHER_CONFIG),
+                       r["config"] != BASELINE_CONFIG),
     )  # fmt: skip
     if not others:
         return []
     baselines = {
-        (r["dataset"], settings_key(r)): r for r in others if r["config"] == TEACHER_CONFIG
+        (r["dataset"], settings_key(r)): r for r in others if r["config"] == BASELINE_CONFIG
     }
     lines = [
         "## Measurements with settings other than the plan",
@@ -455,6 +455,8 @@ def readme_table(records: list[dict]) -> str:
         "|---|" + "---|" * len(PLAN),
     ]
     for key, config in CONFIGS.items():
-        cells = [accuracy_cell(planned.get((d, key)), planned.get((d, "bert"))) for d in PLAN]
+        cells = [
+            accuracy_cell(planned.get((d, key)), planned.get((d, BASELINE_CONFIG))) for d in PLAN
+        ]
         lines.append(f"| {variant_label(config)} | " + " | ".join(cells) + " |")
     return "\n".join(lines)

@@ -26,10 +26,9 @@ sys.path.insert(0, str(ROOT))
 DEFAULT_RESULTS = ROOT / "benchmarks" / "results" / "default_model"
 DEFAULT_REPORT = ROOT / "docs" / "results.md"
 SECTION = "default-model"
-BASELINE = "bert"
 TARGET_SPEED = 1.4  # the default must be at least this much faster (int8, batch 8 x 128)
 
-from benchmarks.accuracy_plan import CONFIGS, TARGET_POINTS  # noqa: E402
+from benchmarks.accuracy_plan import BASELINE_CONFIG, CONFIGS, TARGET_POINTS  # noqa: E402
 from benchmarks.accuracy_report import misses_target  # noqa: E402
 from benchmarks.default_recipe import (  # noqa: E402
     BUILD_SCRIPT,
@@ -92,7 +91,7 @@ def render(records: dict[str, dict], speed: dict | None) -> str:
         "| configuration | fp32 | int8 | int8 vs bert | speed vs int8 BERT |",
         "|---|---|---|---|---|",
     ]
-    baseline = records.get(BASELINE)
+    baseline = records.get(BASELINE_CONFIG)
     for config, record in records.items():
         lines.append(table_row(config, record, baseline, speed, length, config == shipped))
     lines += ["", verdict(records, speed, shipped, length), *build_time(records.get(shipped))]
@@ -103,10 +102,10 @@ def table_row(
     config: str, record: dict, baseline: dict | None, speed: dict | None, length: int, shipped: bool
 ) -> str:
     delta = ""
-    if baseline is not None and config != BASELINE:
+    if baseline is not None and config != BASELINE_CONFIG:
         delta = f"{int8_points(record, baseline):+.1f}"
-    ratio = None if config == BASELINE else speed_of(speed, config, length)
-    speed_cell = "1.00x" if config == BASELINE else "not measured"
+    ratio = None if config == BASELINE_CONFIG else speed_of(speed, config, length)
+    speed_cell = "1.00x" if config == BASELINE_CONFIG else "not measured"
     if ratio is not None:
         speed_cell = f"{ratio['speed_ratio']:.2f}x"
     name = CONFIGS[config].name + (" (shipped)" if shipped else "")
@@ -125,9 +124,10 @@ def build_time(record: dict | None) -> list[str]:
 
 
 def verdict(records: dict[str, dict], speed: dict | None, shipped: str, length: int) -> str:
-    record, baseline = records.get(shipped), records.get(BASELINE)
+    record, baseline = records.get(shipped), records.get(BASELINE_CONFIG)
     if record is None or baseline is None:
-        return f"Not measured yet: {', '.join(c for c in (BASELINE, shipped) if c not in records)}."
+        missing = [c for c in (BASELINE_CONFIG, shipped) if c not in records]
+        return f"Not measured yet: {', '.join(missing)}."
     delta = int8_points(record, baseline)
     ratio = speed_of(speed, shipped, length)
     accurate = not misses_target(delta)
@@ -143,7 +143,7 @@ def verdict(records: dict[str, dict], speed: dict | None, shipped: str, length: 
 def load_records(results_dir: Path) -> dict[str, dict]:
     paths = sorted((results_dir / "records").glob("*.json"))
     loaded = {path.stem: json.loads(path.read_text()) for path in paths}
-    order = [BASELINE, *sorted(key for key in loaded if key != BASELINE)]
+    order = [BASELINE_CONFIG, *sorted(key for key in loaded if key != BASELINE_CONFIG)]
     return {key: loaded[key] for key in order if key in loaded}
 
 
@@ -159,7 +159,7 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    configs = args.configs or [BASELINE, shipped_config()]
+    configs = args.configs or [BASELINE_CONFIG, shipped_config()]
     for config in [] if args.report_only else configs:
         if (args.results_dir / "records" / f"{config}.json").exists():
             print(f"=== {config}: done, skipped", flush=True)

@@ -32,6 +32,7 @@ sys.path.insert(0, str(ROOT))
 
 from benchmarks import model_speed  # noqa: E402
 from benchmarks.accuracy_plan import (  # noqa: E402
+    BASELINE_CONFIG,
     CONFIGS,
     DATASET_TITLES,
     PLAN,
@@ -152,7 +153,7 @@ class Point:
 
 def dataset_points(dataset: str, planned: dict, speed: dict | None) -> dict[str, Point]:
     """The configurations of `dataset` with an accuracy, a bert to compare with, and a speed."""
-    baseline = planned.get((dataset, "bert"))
+    baseline = planned.get((dataset, BASELINE_CONFIG))
     points = {}
     for config in CONFIGS:
         record = planned.get((dataset, config))
@@ -188,7 +189,7 @@ def yes(flag: bool) -> str:
 
 def table_row(dataset: str, config: str, planned: dict, speed: dict | None, points, optimal):
     """One configuration's cells; what is not measured says so, the verdicts need both."""
-    record, baseline = planned.get((dataset, config)), planned.get((dataset, "bert"))
+    record, baseline = planned.get((dataset, config)), planned.get((dataset, BASELINE_CONFIG))
     measured = speed_of(speed, config, PLAN[dataset].max_length)
     accuracy = "not measured yet" if record is None else f"{100 * record['accuracy']:.1f}"
     delta = "–" if record is None or baseline is None else f"{points_vs(record, baseline):+.1f}"
