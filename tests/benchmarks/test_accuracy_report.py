@@ -160,7 +160,6 @@ def test_replace_section_rewrites_only_its_own_section(tmp_path):
 
 
 def test_a_distilled_piece_learns_from_the_bert_piece_of_its_dataset(tmp_path):
-
     piece = Piece("imdb", "pfc-lc7-kd", PLAN["imdb"])
     command = piece.command(tmp_path / "runs" / piece.key)
     teacher = Path(command[command.index("--distill-from") + 1])
