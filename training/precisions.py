@@ -56,13 +56,15 @@ def write_int8(
     # Imported here, as torch is elsewhere in this module: scoring and reports need no torch.
     from model.onnx_export import combined_token_nodes
 
-    graph = onnx.load(str(fp32_path), load_external_data=False)
+    excluded = []
+    if combination_side_fp32:  # the graph is read only to find those nodes
+        excluded = combined_token_nodes(onnx.load(str(fp32_path), load_external_data=False))
     quantize_dynamic(
         fp32_path,
         int8_path,
         weight_type=QuantType.QInt8,
         per_channel=per_channel,
-        nodes_to_exclude=combined_token_nodes(graph) if combination_side_fp32 else [],
+        nodes_to_exclude=excluded,
     )
 
 
