@@ -18,7 +18,8 @@ class Configuration:
     """A variant and, for the combining ones, the paper's Lc (of 12 layers); `distilled`: trained
     with the `bert` piece of the same dataset and settings as its teacher (beyond the paper);
     `hidden`: the distillation also matches the teacher's hidden states before Lc;
-    `keep_ratio`: p when it is not the paper's 0.9 (None: the training default)."""
+    `keep_ratio`: p when it is not the paper's 0.9 (None: the training default); `inserted`:
+    the combining module runs before layer Lc instead of replacing it (beyond the paper)."""
 
     variant: str
     paper_layer: int | None = None
@@ -26,6 +27,7 @@ class Configuration:
     frozen: bool = False  # --prune-queries: dropped tokens stop being queries (beyond the paper)
     keep_ratio: float | None = None
     hidden: bool = False  # --distill-hidden-weight HIDDEN_WEIGHT (needs the teacher's checkpoint)
+    inserted: bool = False  # --insert-combiner: every pretrained layer kept (beyond the paper)
 
     @property
     def name(self) -> str:
@@ -34,6 +36,7 @@ class Configuration:
             self.variant if self.paper_layer is None else f"{self.variant} (Lc={self.paper_layer})"
         )
         name += "" if self.keep_ratio is None else f" (p={self.keep_ratio:g})"
+        name += " inserted" if self.inserted else ""
         name += " + KD" if self.distilled else ""
         name += " + hidden" if self.hidden else ""
         return name + (" + frozen" if self.frozen else "")
@@ -50,7 +53,8 @@ class Configuration:
         frozen = ("--prune-queries",) if self.frozen else ()
         ratio = () if self.keep_ratio is None else ("--keep-ratio", f"{self.keep_ratio:g}")
         hidden = ("--distill-hidden-weight", f"{HIDDEN_WEIGHT:g}") if self.hidden else ()
-        return ("--variant", self.variant, *layer, *ratio, *frozen, *hidden)
+        inserted = ("--insert-combiner",) if self.inserted else ()
+        return ("--variant", self.variant, *layer, *ratio, *inserted, *frozen, *hidden)
 
 
 HIDDEN_WEIGHT = 1.0  # of the hidden-state term, beside the logits' w = 0.5 and T = 2
@@ -74,6 +78,10 @@ CONFIGS = {
     # Pareto-optimal on all three sets (docs/results.md, the frontier).
     "pfc-lc7-p07": Configuration("pfc", 7, keep_ratio=0.7),
     "pfc-lc7-kd-hidden": Configuration("pfc", 7, distilled=True, hidden=True),
+    # On a 6-layer backbone the paper's layout drops one pretrained layer in six (layer 4 for
+    # Lc = 7); inserted, the combiner keeps it for the price of one layer over m tokens.
+    "pfc-lc7-inserted": Configuration("pfc", 7, inserted=True),
+    "pfc-lc7-inserted-kd": Configuration("pfc", 7, distilled=True, inserted=True),
 }
 BASELINE_CONFIG = "bert"  # what every configuration is compared with
 # A distilled piece's teacher: the baseline's piece of its dataset and settings.

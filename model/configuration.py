@@ -29,8 +29,8 @@ class CoreBertConfig(BertConfig):
         keep_ratio: p, the per-layer preservation ratio: t(l+1) = floor(t(l) * p).
         fuzzy_quantiles: (a, b) quantiles of the importance scores that shape the memberships.
         alpha_cuts: (alpha_important, alpha_unimportant) alpha-cut levels.
-        combine_layer: Lc, 1-based index of the BERT layer the combining module replaces, or None
-            for no combining.
+        combine_layer: Lc, 1-based index of the BERT layer the combining module replaces (or,
+            with `insert_combiner`, runs before), or None for no combining.
         num_combination_tokens: m, the learnable combination tokens.
         pooling: `pooler` ([CLS] through BERT's pooler, as BertForSequenceClassification) or
             `mean` (mean of the real tokens). With combining, the classifier always reads the
@@ -39,6 +39,9 @@ class CoreBertConfig(BertConfig):
         prune_queries: beyond the paper: a token a layer drops from the keys/values also stops
             being a query and skips the FFN from then on; it keeps its last hidden state, which
             still takes part in combining and pooling (docs/design.md).
+        insert_combiner: beyond the paper: the combining module runs between layers Lc - 1 and
+            Lc instead of replacing layer Lc, so every pretrained layer is kept; layers Lc..L
+            run over the m combined tokens (one more layer over m tokens, docs/design.md).
         variant: accepted only to check a stored config: it must name what the values make.
         problem_type (a `PretrainedConfig` argument): `single_label_classification` (default:
             cross-entropy, softmax) or `multi_label_classification` (binary cross-entropy with
@@ -58,6 +61,7 @@ class CoreBertConfig(BertConfig):
         pooling: str = "pooler",
         gumbel_tau: float = variants.DEFAULT_GUMBEL_TAU,
         prune_queries: bool = False,
+        insert_combiner: bool = False,
         variant: str | None = None,
         **kwargs,
     ):
@@ -71,6 +75,7 @@ class CoreBertConfig(BertConfig):
         self.pooling = pooling
         self.gumbel_tau = float(gumbel_tau)
         self.prune_queries = bool(prune_queries)
+        self.insert_combiner = bool(insert_combiner)
         self._validate()
         if variant is not None and variant != self.variant:
             raise ValueError(
@@ -103,6 +108,7 @@ class CoreBertConfig(BertConfig):
             values.setdefault("pooling", "mean")
         else:
             values["combine_layer"] = None
+            values["insert_combiner"] = bool(options.get("insert_combiner", False))
         return cls(**values)
 
     @classmethod
@@ -135,6 +141,7 @@ class CoreBertConfig(BertConfig):
             "pooling": self.pooling,
             "gumbel_tau": self.gumbel_tau,
             "prune_queries": self.prune_queries,
+            "insert_combiner": self.insert_combiner,
         }
 
     def _validate(self) -> None:
@@ -159,6 +166,8 @@ class CoreBertConfig(BertConfig):
             )
         if self.combine_layer is not None:
             self._validate_combining(self.combine_layer)
+        elif self.insert_combiner:
+            raise ValueError("insert_combiner needs combining: set combine_layer")
 
     def _validate_combining(self, combine_layer: int) -> None:
         if not 1 <= combine_layer <= self.num_hidden_layers:

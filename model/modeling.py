@@ -154,9 +154,10 @@ class TokenCombiner(nn.Module):
         HA           = hard assignment of each token j to one i (Gumbel-softmax, straight-through)
         c_i'         = c_i + W_o( sum_j HA[i, j] W_v LN(e_j) / (sum_j HA[i, j] + eps) )
 
-    (`reduction.group_tokens` holds HA and the normalised sum.) It replaces BERT layer Lc; only
-    the m combined tokens go on. Of its projections only W_k reads the document tokens
-    (`DOCUMENT_SIDE`, with the norm before it): W_v is applied after pooling (`group_values`).
+    (`reduction.group_tokens` holds HA and the normalised sum.) It replaces BERT layer Lc (with
+    `insert_combiner`, it runs before it); only the m combined tokens go on. Of its projections
+    only W_k reads the document tokens (`DOCUMENT_SIDE`, with the norm before it): W_v is
+    applied after pooling (`group_values`).
     """
 
     DOCUMENT_SIDE = ("token_norm", "key")  # submodules that run on the N document tokens
@@ -228,15 +229,19 @@ class KeyValueSet:
 class CoreBertEncoder(nn.Module):
     """Layers 1..Lc-1 attend over a shrinking key/value set; layer Lc combines; the rest see m.
 
-    `layer` keeps BertModel's parameter names (the combining module sits at `layer[Lc - 1]`), so
-    every BERT checkpoint loads.
+    `layer` keeps BertModel's parameter names, so every BERT checkpoint loads. The combining
+    module replaces `layer[Lc - 1]`, or with `insert_combiner` sits beside the layers as
+    `combiner` and every BERT layer stays.
     """
 
     def __init__(self, config: CoreBertConfig):
         super().__init__()
         self.config = config
         layers: list[nn.Module] = [CoreBertLayer(config) for _ in range(config.num_hidden_layers)]
-        if config.combine_layer is not None:
+        self.combiner = None
+        if config.combine_layer is not None and config.insert_combiner:
+            self.combiner = TokenCombiner(config)
+        elif config.combine_layer is not None:
             layers[config.combine_layer - 1] = TokenCombiner(config)
         self.layer = nn.ModuleList(layers)
         self.pruning_rule = (
@@ -261,7 +266,9 @@ class CoreBertEncoder(nn.Module):
         if self.config.combine_layer is None:
             return hidden, kept_counts
         num_positions = token_mask.shape[1]
-        combiner = self.layer[self.config.combine_layer - 1]
+        combiner = self.combiner
+        if combiner is None:
+            combiner = self.layer[self.config.combine_layer - 1]
         hidden, assignment = combiner(
             hidden[:, :num_positions], hidden[:, num_positions:], token_mask
         )
@@ -273,7 +280,8 @@ class CoreBertEncoder(nn.Module):
 
     @property
     def num_combined_layers(self) -> int:
-        """Layer Lc and the layers after it: they see the m combined tokens, no document token."""
+        """Layer Lc and the layers after it: they see the m combined tokens, no document token
+        (with `insert_combiner` layer Lc is a BERT layer over them, else the combining module)."""
         return self.config.num_hidden_layers - self.config.num_pruning_layers
 
     def pruning_layers(
@@ -364,8 +372,10 @@ class CoreBertEncoder(nn.Module):
         return keys_values, torch.cat([kv.mask, query_mask[:, num_positions:]], dim=1)
 
     def combined_layers(self, hidden: torch.Tensor) -> torch.Tensor:
-        """Layers Lc+1..L: plain BERT layers over the m combined tokens. hidden (B, m, D)."""
-        for layer in self.layer[self.config.combine_layer :]:
+        """Layers Lc+1..L (with `insert_combiner`, Lc..L): plain BERT layers over the m combined
+        tokens. hidden (B, m, D)."""
+        first = self.config.combine_layer - (1 if self.config.insert_combiner else 0)
+        for layer in self.layer[first:]:
             hidden, _ = layer(hidden, hidden, None)
         return hidden
 

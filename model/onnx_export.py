@@ -40,6 +40,7 @@ DEFAULT_OPSET = 17
 # is `encoder/layer.{Lc - 1}`, the layers after it follow.
 COMBINE_LAYER_PROP = "corebert.combine_layer"
 _LAYER_SCOPE = re.compile(r"/encoder/layer\.(\d+)/")
+_INSERTED_COMBINER_SCOPE = "/encoder/combiner"  # CoreBertEncoder.combiner (insert_combiner)
 
 
 class _InferenceGraph(nn.Module):
@@ -126,22 +127,29 @@ def record_combine_layer(path: Path, combine_layer: int) -> None:
 
 
 def combined_token_nodes(graph: onnx.ModelProto) -> list[str]:
-    """Names of the nodes that run on the combination tokens: the token combiner (layer Lc) but
-    for its submodules that read the document tokens (`TokenCombiner.DOCUMENT_SIDE`), and every
-    layer after it; none for a graph without combining. Raises when the graph records Lc but no
-    node carries the expected module path, so a change of naming cannot go unnoticed."""
+    """Names of the nodes that run on the combination tokens: the token combiner (layer Lc, or
+    `encoder.combiner` where it is inserted before layer Lc) but for its submodules that read the
+    document tokens (`TokenCombiner.DOCUMENT_SIDE`), and every layer from Lc on but a replaced
+    one's document side; none for a graph without combining. Raises when the graph records Lc but
+    no node carries the expected module path, so a change of naming cannot go unnoticed."""
     from .modeling import TokenCombiner
 
     props = {entry.key: entry.value for entry in graph.metadata_props}
     if COMBINE_LAYER_PROP not in props:
         return []
     first = int(props[COMBINE_LAYER_PROP]) - 1
-    document_side = tuple(f"/encoder/layer.{first}/{name}/" for name in TokenCombiner.DOCUMENT_SIDE)
+    document_side = tuple(
+        f"{scope}/{name}/"
+        for scope in (f"/encoder/layer.{first}", _INSERTED_COMBINER_SCOPE)
+        for name in TokenCombiner.DOCUMENT_SIDE
+    )
     names = [
         node.name
         for node in graph.graph.node
-        if (scope := _LAYER_SCOPE.search(node.name))
-        and int(scope.group(1)) >= first
+        if (
+            _INSERTED_COMBINER_SCOPE + "/" in node.name
+            or ((scope := _LAYER_SCOPE.search(node.name)) and int(scope.group(1)) >= first)
+        )
         and not any(part in node.name for part in document_side)
     ]
     if not names:

@@ -61,10 +61,20 @@ class ModelArguments:
         "and skips the FFN from then on, keeping its last state (it still takes part in "
         "combining and pooling). Saves FFN work; variants with pruning only.",
     )
+    insert_combiner: bool = _option(
+        False,
+        "Beyond the paper: the combining module runs before layer Lc instead of replacing it, so "
+        "every pretrained layer is kept and layers Lc..L run over the m combined tokens (one "
+        "more layer over m tokens). Variants with combining only.",
+    )
 
     def __post_init__(self):
         if self.combine_layer is not None and self.paper_combine_layer is not None:
             raise ValueError("give --combine-layer or --paper-combine-layer, not both")
+        if self.insert_combiner and not variants.get_variant(self.variant).combining:
+            raise ValueError(
+                f"--insert-combiner needs a variant with combining, not {self.variant}"
+            )
 
 
 @dataclass

@@ -63,6 +63,7 @@ def variant_kwargs(args: ModelArguments, num_layers: int, pooling: str) -> dict[
         combine_layer = map_paper_layer(args.paper_combine_layer, num_layers)
     kwargs["combine_layer"] = combine_layer
     kwargs["num_combination_tokens"] = args.num_combination_tokens
+    kwargs["insert_combiner"] = args.insert_combiner
     return kwargs
 
 

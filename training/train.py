@@ -402,7 +402,11 @@ def teacher_for(
     if not (teacher_dir / "artifact" / METADATA_FILE).is_file():
         logger.info("training the teacher (bert) in %s", teacher_dir)
         teacher_model = replace(
-            model_args, variant="bert", combine_layer=None, paper_combine_layer=None
+            model_args,
+            variant="bert",
+            combine_layer=None,
+            paper_combine_layer=None,
+            insert_combiner=False,
         )
         teacher_recipe = replace(recipe, output_dir=str(teacher_dir), artifact_name=None)
         train(teacher_model, data_args, teacher_recipe, callbacks=callbacks)

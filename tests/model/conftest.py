@@ -1,6 +1,9 @@
+import pytest
 import torch
+from transformers import BertConfig, BertModel
 
 from model import VARIANTS
+from tests.factories import tiny_config_kwargs
 
 ALL_VARIANTS = list(VARIANTS)
 
@@ -17,3 +20,13 @@ def ragged_batch(lengths: list[int], vocab_size: int, seed: int = 0):
         input_ids[row, length - 1] = 3
         input_ids[row, length:] = 0
     return input_ids, attention_mask
+
+
+@pytest.fixture(scope="module")
+def bert_checkpoint(tmp_path_factory):
+    """A tiny random BertModel saved like a hub checkpoint."""
+    torch.manual_seed(1)
+    kwargs = {k: v for k, v in tiny_config_kwargs().items() if k != "num_combination_tokens"}
+    path = tmp_path_factory.mktemp("bert")
+    BertModel(BertConfig(**kwargs)).save_pretrained(path)
+    return path

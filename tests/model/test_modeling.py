@@ -4,7 +4,7 @@ import itertools
 
 import pytest
 import torch
-from transformers import BertConfig, BertModel
+from transformers import BertModel
 
 from model import CoreBertConfig, CoreBertForSequenceClassification, map_paper_layer
 from model.modeling import TokenCombiner
@@ -12,16 +12,6 @@ from tests.factories import make_tiny_model, tiny_config_kwargs
 from tests.model.conftest import ALL_VARIANTS, ragged_batch
 
 VOCAB = tiny_config_kwargs()["vocab_size"]
-
-
-@pytest.fixture(scope="module")
-def bert_checkpoint(tmp_path_factory):
-    """A tiny random BertModel saved like a hub checkpoint."""
-    torch.manual_seed(1)
-    kwargs = {k: v for k, v in tiny_config_kwargs().items() if k != "num_combination_tokens"}
-    path = tmp_path_factory.mktemp("bert")
-    BertModel(BertConfig(**kwargs)).save_pretrained(path)
-    return path
 
 
 def test_baseline_reproduces_bert_hidden_states_exactly(bert_checkpoint):

@@ -68,6 +68,20 @@ def test_the_parameters_the_checkpoint_lacks_are_the_new_ones(
     assert {n for n, _ in model.named_parameters() if n.startswith(new_prefixes)} == new
 
 
+def test_an_inserted_combiner_is_the_only_new_part_of_the_encoder(tiny_base_model):
+    """--insert-combiner keeps every pretrained layer: only the combiner, the combination
+    tokens and the head are new (and so trained at the larger rate)."""
+    args = ModelArguments(
+        base_model=str(tiny_base_model), variant="pfc", combine_layer=3, insert_combiner=True
+    )
+    model, new = load_classifier(args, ["a", "b"], "mean")
+    assert model.config.insert_combiner
+    inserted = ("classifier.", "bert.combination_tokens", "bert.encoder.combiner.")
+    assert {n for n, _ in model.named_parameters() if n.startswith(inserted)} == new
+    with pytest.raises(ValueError, match="needs a variant with combining"):
+        ModelArguments(variant="pf", insert_combiner=True)
+
+
 def test_new_parameters_get_the_scaled_learning_rate():
     old, fresh = torch.nn.Parameter(torch.zeros(2)), torch.nn.Parameter(torch.zeros(3))
     decayed = {"params": [old, fresh], "lr": 1e-4, "weight_decay": 0.01}
