@@ -102,8 +102,9 @@ def bert_macs(shape: dict, length: int) -> float:
 
 
 def corebert_macs(shape: dict, config, kept: list[float], length: int) -> float:
-    """Layers before Lc: N + m queries over the kept keys + m; the combining layer (K/V
-    projections of the N tokens, m queries); the layers after it over the m tokens alone.
+    """Layers before Lc: N + m queries over the kept keys + m; the combining module (K/V
+    projections of the N tokens, m queries); the layers after it over the m tokens alone (with
+    `insert_combiner`, layer Lc too).
     `kept` is the mean kept_kv_counts output (keys each layer attended to, 0 from Lc on)."""
     hidden, ffn = shape["hidden_size"], shape["intermediate_size"]
     m = config.num_combination_tokens if config.combine_layer else 0
@@ -114,7 +115,7 @@ def corebert_macs(shape: dict, config, kept: list[float], length: int) -> float:
     )
     if config.combine_layer:
         total += 2 * length * hidden * hidden + 2 * m * hidden * hidden + 2 * m * length * hidden
-        after = shape["num_hidden_layers"] - config.combine_layer
+        after = shape["num_hidden_layers"] - config.combine_layer + int(config.insert_combiner)
         total += after * layer_macs(m, m, hidden, ffn)
     return total
 
@@ -199,6 +200,7 @@ def build_variant(weights: Path, workdir: Path, shape: dict, config, precisions)
     options: dict = {"prune_queries": config.frozen}
     if config.paper_layer is not None:
         options["combine_layer"] = map_paper_layer(config.paper_layer, shape["num_hidden_layers"])
+        options["insert_combiner"] = config.inserted
     if config.keep_ratio is not None:
         options["keep_ratio"] = config.keep_ratio
     variant = CoreBertForSequenceClassification.from_backbone(weights, config.variant, **options)
