@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from benchmarks.accuracy_plan import DATASET_TITLES, PLAN, TARGET_POINTS
+from benchmarks.accuracy_plan import DATASET_TITLES, PLAN, TARGET_POINTS, Settings
 from benchmarks.accuracy_report import planned_records
 from benchmarks.frontier import (
     BATCH,
@@ -16,25 +16,31 @@ from benchmarks.frontier import (
 )
 
 
-def plot_frontier(records: list[dict], speed: dict | None, path: Path) -> None:
-    """One panel per dataset: speed ratio against delta, the Pareto-optimal points joined."""
+def plot_frontier(
+    records: list[dict], speed: dict | None, path: Path, plan: dict[str, Settings] = PLAN
+) -> None:
+    """One panel per dataset of `plan`: speed ratio against delta, the Pareto-optimal points
+    joined."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    planned = planned_records(records)
-    figure, axes = plt.subplots(1, len(PLAN), figsize=(6 * len(PLAN), 5.5), squeeze=False)
-    for axis, dataset in zip(axes[0], PLAN, strict=True):
-        plot_panel(axis, dataset, dataset_points(dataset, planned, speed))
-    figure.suptitle("Accuracy vs int8 speed (MiniLM-L6, CPU): Pareto-optimal in red, target shaded")
+    planned = planned_records(records, plan)
+    figure, axes = plt.subplots(1, len(plan), figsize=(6 * len(plan), 5.5), squeeze=False)
+    for axis, dataset in zip(axes[0], plan, strict=True):
+        points = dataset_points(dataset, planned, speed, plan)
+        plot_panel(axis, dataset, points, plan[dataset].max_length)
+    recipe = plan[next(iter(plan))].recipe
+    figure.suptitle(f"Accuracy vs int8 speed (MiniLM-L6, CPU, --recipe {recipe}): "
+                    "Pareto-optimal in red, target shaded")  # fmt: skip
     figure.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     figure.savefig(path, dpi=110)
     plt.close(figure)
 
 
-def plot_panel(axis, dataset: str, points: dict[str, Point]) -> None:
+def plot_panel(axis, dataset: str, points: dict[str, Point], length: int) -> None:
     optimal = pareto_optimal(points)
     axis.axhline(-TARGET_POINTS, color="grey", linestyle="--", linewidth=1)
     axis.axvline(SPEED_TARGET, color="grey", linestyle="--", linewidth=1)
@@ -46,7 +52,6 @@ def plot_panel(axis, dataset: str, points: dict[str, Point]) -> None:
     for point, offset in label_offsets(list(points.values())):
         axis.annotate(point.config, (point.speed_ratio, point.delta), xytext=offset,
                       textcoords="offset points", fontsize=8)  # fmt: skip
-    length = PLAN[dataset].max_length
     axis.set_title(f"{DATASET_TITLES[dataset]} ({BATCH} x {length} tokens)")
     axis.set_xlabel("int8 documents/s vs int8 BERT")
     axis.set_ylabel("accuracy vs bert (points)")

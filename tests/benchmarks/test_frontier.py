@@ -10,7 +10,7 @@ from types import SimpleNamespace
 import pytest
 
 from benchmarks import accuracy
-from benchmarks.accuracy_plan import CONFIGS, PLAN, Configuration, Piece
+from benchmarks.accuracy_plan import CONFIGS, DEFAULT_RECIPE_PLAN, PLAN, Configuration, Piece
 from benchmarks.accuracy_report import planned_records
 from benchmarks.frontier import (
     SECTION,
@@ -29,12 +29,12 @@ from benchmarks.model_speed import with_frozen_twins
 from training.precisions import INT8_RECIPE
 
 
-def record(dataset: str, config: str, accuracy: float) -> dict:
-    """A planned record with the fields the frontier reads."""
+def record(dataset: str, config: str, accuracy: float, plan=PLAN) -> dict:
+    """A record of `plan` with the fields the frontier reads."""
     return {
         "dataset": dataset,
         "config": config,
-        "settings": asdict(PLAN[dataset]),
+        "settings": asdict(plan[dataset]),
         "accuracy": accuracy,
     }
 
@@ -213,13 +213,14 @@ def test_write_frontier_renders_the_section_and_the_plot(tmp_path: Path):
     report.parent.mkdir()
     report.write_text("# Results\n\n<!-- other:start -->\nkept\n<!-- other:end -->\n")
     records = [record(d, c, v) for d in PLAN for c, v in (("bert", 0.9), ("pfc-lc7", 0.89))]
-    plot = write_frontier(records, speed({"bert": 1.0, "pfc-lc7": 1.8}), report)
-    assert plot == tmp_path / "docs" / "img" / "frontier.png"
-    assert plot.read_bytes().startswith(b"\x89PNG")
+    plots = write_frontier(records, speed({"bert": 1.0, "pfc-lc7": 1.8}), report)
+    images = tmp_path / "docs" / "img"
+    assert plots == [images / "frontier.png", images / "frontier-default-recipe.png"]
+    assert all(plot.read_bytes().startswith(b"\x89PNG") for plot in plots)
     text = report.read_text()
     assert "<!-- other:start -->\nkept\n<!-- other:end -->" in text
     assert f"<!-- {SECTION}:start -->" in text and f"<!-- {SECTION}:end -->" in text
-    assert "](img/frontier.png)" in text
+    assert "](img/frontier.png)" in text and "](img/frontier-default-recipe.png)" in text
     write_frontier(records, None, report)  # rewritten in place, not appended again
     assert report.read_text().count(f"<!-- {SECTION}:start -->") == 1
     assert "No speed measured yet" in report.read_text()
@@ -320,3 +321,22 @@ def test_hidden_state_matching_needs_the_teachers_checkpoints_too(tmp_path: Path
     assert len(calls) == 1
     assert "--distill-hidden-weight" in hidden.command(tmp_path / "run")
     assert graph_of(CONFIGS["pfc-lc7-kd-hidden"]) == CONFIGS["pfc-lc7"]
+
+
+def test_the_default_recipe_plan_has_its_own_frontier_at_its_own_lengths():
+    """Its records join the speed at its lengths (BBC News at 128 tokens), are judged against
+    the `bert` of that plan, and stay out of the paper-recipe frontier."""
+    records = [
+        record("bbc", "bert", 0.99, DEFAULT_RECIPE_PLAN),
+        record("bbc", "pfc-lc7", 0.987, DEFAULT_RECIPE_PLAN),
+        record("bbc", "bert", 0.95),  # the paper-recipe plan's: a weaker baseline
+    ]
+    ratios = speed({"bert": 1.0, "pfc-lc7": {128: 1.7, 256: 1.6, 512: 1.2}})
+    fair = planned_records(records, DEFAULT_RECIPE_PLAN)
+    rows = table_rows(dataset_table("bbc", fair, ratios, DEFAULT_RECIPE_PLAN))
+    assert rows["pfc (Lc=7)"][:4] == ["98.7", "–", "-0.3", "1.70x"]
+    assert rows["pfc (Lc=7)"][-1] == "**yes**"
+    text = render_frontier(records, ratios)
+    paper, default = text.split("## The frontier with the default recipe")
+    assert "### BBC News (8 x 128 tokens)" in default and "| pfc (Lc=7) | 98.7 |" in default
+    assert "| pfc (Lc=7) | not measured yet |" in paper
