@@ -30,22 +30,19 @@ def default_option(name: str) -> str | None:
 
 
 def shipped_config() -> str:
-    """The accuracy plan's configuration the build script trains (its variant, Lc and
-    `--prune-queries`)."""
+    """The accuracy plan's configuration the build script trains (its variant, Lc,
+    `--prune-queries` and `--insert-combiner`)."""
     from model import variants
 
     variant = default_option("variant") or variants.DEFAULT_VARIANT
     layer = default_option("paper-combine-layer")
     if layer is None and variants.VARIANTS[variant].combining:
         layer = str(variants.DEFAULT_PAPER_COMBINE_LAYER)
-    frozen = "--prune-queries" in default_training_argv(Path("."))
+    argv = default_training_argv(Path("."))
+    wanted = (variant, layer, "--prune-queries" in argv, "--insert-combiner" in argv)
     for key, config in CONFIGS.items():
         paper_layer = None if config.paper_layer is None else str(config.paper_layer)
-        if (config.variant, paper_layer, config.frozen, config.distilled) == (
-            variant,
-            layer,
-            frozen,
-            False,
-        ):
+        plain = not config.distilled and config.keep_ratio is None
+        if plain and (config.variant, paper_layer, config.frozen, config.inserted) == wanted:
             return key
     raise ValueError(f"{BUILD_SCRIPT} trains no configuration of benchmarks/accuracy_plan.py")

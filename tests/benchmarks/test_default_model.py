@@ -36,6 +36,20 @@ def test_the_build_script_trains_a_configuration_of_the_plan():
     assert shipped_config() in {"c-lc11", "pfc-lc11", "pfc-lc11-frozen", "pfc-lc9", "pfc-lc7", "pf"}
 
 
+def test_the_shipped_configuration_follows_the_scripts_options(monkeypatch):
+    from benchmarks import default_recipe
+
+    def script_says(*argv: str) -> None:
+        monkeypatch.setattr(default_recipe, "default_training_argv", lambda _: list(argv))
+
+    script_says("--variant", "pfc", "--paper-combine-layer", "7")
+    assert shipped_config() == "pfc-lc7"
+    script_says("--variant", "pfc", "--paper-combine-layer", "7", "--insert-combiner")
+    assert shipped_config() == "pfc-lc7-inserted"
+    script_says("--variant", "c")
+    assert shipped_config() == "c-lc11"
+
+
 def test_pieces_without_frozen_tokens_say_so_explicitly():
     assert piece_options("bert") == ["--variant", "bert", "--prune-queries", "false"]
     assert piece_options("pfc-lc11-frozen")[-1] == "--prune-queries"
