@@ -387,8 +387,8 @@ def render_report(records: list[dict], checks: list[dict] | None = None) -> str:
         "BERT's [CLS] pooler, which the sentence-transformers checkpoint never trained, while the "
         "combining variants pool their combination tokens. `--recipe default` (mean pooling, 10x "
         "the rate for the parts the checkpoint lacks: what `python -m training train` and the "
-        "default model use) lifts `bert` more than the combining variants; 'Measurements with "
-        "settings other than the plan' sets each such run beside `bert` trained the same way.",
+        "default model use) lifts `bert` more than the combining variants: 'The plan with the "
+        "default recipe' below trains every configuration that way, against that `bert`.",
         "",
         "## Plan",
         "",

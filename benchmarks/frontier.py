@@ -304,8 +304,8 @@ def render_frontier(records: list[dict], speed: dict | None) -> str:
         "",
         "The accuracy is the plan's, trained with the paper's recipe, under which `bert` reads "
         "BERT's untrained [CLS] pooler: against `bert` trained with the default recipe the "
-        "combining configurations stand lower on IMDB and 20 Newsgroups (the accuracy report, "
-        "'Measurements with settings other than the plan').",
+        "combining configurations stand lower on IMDB and 20 Newsgroups ('The frontier with the "
+        "default recipe' below).",
         "",
         speed_source(speed),
         "",
