@@ -1,7 +1,9 @@
+import numpy as np
 import pytest
 import torch
 from transformers import BertConfig, BertModel
 
+from artifact.files import ONNX_OUTPUT_NAMES
 from model import VARIANTS
 from tests.factories import tiny_config_kwargs
 
@@ -30,3 +32,16 @@ def bert_checkpoint(tmp_path_factory):
     path = tmp_path_factory.mktemp("bert")
     BertModel(BertConfig(**kwargs)).save_pretrained(path)
     return path
+
+
+def assert_batch_invariant(session, lengths: list[int], vocab_size: int, seed: int) -> None:
+    """Each document of a ragged batch gets, alone in ONNX Runtime, the logits (to 1e-4) and the
+    kept key/value counts (exactly) it gets in the batch."""
+    input_ids, attention_mask = ragged_batch(lengths, vocab_size, seed=seed)
+    feeds = {"input_ids": input_ids.numpy(), "attention_mask": attention_mask.numpy()}
+    logits, kept = session.run(list(ONNX_OUTPUT_NAMES), feeds)
+    for row, length in enumerate(lengths):
+        alone = {name: value[row : row + 1, :length] for name, value in feeds.items()}
+        alone_logits, alone_kept = session.run(list(ONNX_OUTPUT_NAMES), alone)
+        np.testing.assert_allclose(alone_logits[0], logits[row], rtol=0, atol=1e-4)
+        np.testing.assert_array_equal(alone_kept[0], kept[row])

@@ -9,7 +9,7 @@ import torch
 from artifact.files import ONNX_INPUT_NAMES, ONNX_OUTPUT_NAMES
 from model.onnx_export import NEAR_TIE_ATOL, check_onnx_parity, export_onnx, near_ties_only
 from tests.factories import make_tiny_model, tiny_config_kwargs
-from tests.model.conftest import ALL_VARIANTS, ragged_batch
+from tests.model.conftest import ALL_VARIANTS, assert_batch_invariant, ragged_batch
 
 VOCAB = tiny_config_kwargs()["vocab_size"]
 # (batch, longest length); the other documents of a batch are shorter, down to one token.
@@ -40,23 +40,7 @@ def test_onnx_matches_pytorch(exported, batch, longest):
 
 
 def test_batch_invariance_in_onnx_runtime(exported):
-    _, _, session, _ = exported
-    lengths = [200, 7, 512, 1, 64, 33]
-    input_ids, attention_mask = ragged_batch(lengths, VOCAB, seed=3)
-    logits, kept = session.run(
-        list(ONNX_OUTPUT_NAMES),
-        {"input_ids": input_ids.numpy(), "attention_mask": attention_mask.numpy()},
-    )
-    for row, length in enumerate(lengths):
-        alone_logits, alone_kept = session.run(
-            list(ONNX_OUTPUT_NAMES),
-            {
-                "input_ids": input_ids[row : row + 1, :length].numpy(),
-                "attention_mask": attention_mask[row : row + 1, :length].numpy(),
-            },
-        )
-        np.testing.assert_allclose(alone_logits[0], logits[row], rtol=0, atol=1e-4)
-        np.testing.assert_array_equal(alone_kept[0], kept[row])
+    assert_batch_invariant(exported[2], [200, 7, 512, 1, 64, 33], VOCAB, seed=3)
 
 
 def test_graph_has_dynamic_axes_and_no_training_parts(exported):

@@ -4,15 +4,13 @@ Checked like the paper's variants: ONNX parity and batch invariance in ONNX Runt
 unchanged, and directly that a token dropped after a layer never changes again.
 """
 
-import numpy as np
 import onnxruntime as ort
 import pytest
 import torch
 
-from artifact.files import ONNX_OUTPUT_NAMES
 from model.onnx_export import check_onnx_parity, export_onnx
 from tests.factories import make_tiny_model, tiny_config_kwargs
-from tests.model.conftest import ragged_batch
+from tests.model.conftest import assert_batch_invariant, ragged_batch
 
 VOCAB = tiny_config_kwargs()["vocab_size"]
 LENGTHS = [200, 7, 512, 1, 64, 33]
@@ -33,15 +31,7 @@ def test_onnx_matches_pytorch(exported):
 
 
 def test_a_document_scores_the_same_alone_and_in_a_batch(exported):
-    _, _, session = exported
-    input_ids, attention_mask = ragged_batch(LENGTHS, VOCAB, seed=6)
-    feeds = {"input_ids": input_ids.numpy(), "attention_mask": attention_mask.numpy()}
-    logits, kept = session.run(list(ONNX_OUTPUT_NAMES), feeds)
-    for row, length in enumerate(LENGTHS):
-        alone = {name: value[row : row + 1, :length] for name, value in feeds.items()}
-        alone_logits, alone_kept = session.run(list(ONNX_OUTPUT_NAMES), alone)
-        np.testing.assert_allclose(alone_logits[0], logits[row], rtol=0, atol=1e-4)
-        np.testing.assert_array_equal(alone_kept[0], kept[row])
+    assert_batch_invariant(exported[2], LENGTHS, VOCAB, seed=6)
 
 
 def test_budgets_are_those_of_the_paper_variant():
