@@ -8,6 +8,8 @@ from model import VARIANTS
 from tests.factories import tiny_config_kwargs
 
 ALL_VARIANTS = list(VARIANTS)
+# A ragged batch from one token to the longest position, in no order.
+RAGGED_LENGTHS = [200, 7, 512, 1, 64, 33]
 
 
 def ragged_batch(lengths: list[int], vocab_size: int, seed: int = 0):
@@ -45,3 +47,23 @@ def assert_batch_invariant(session, lengths: list[int], vocab_size: int, seed: i
         alone_logits, alone_kept = session.run(list(ONNX_OUTPUT_NAMES), alone)
         np.testing.assert_allclose(alone_logits[0], logits[row], rtol=0, atol=1e-4)
         np.testing.assert_array_equal(alone_kept[0], kept[row])
+
+
+def export_and_open(model, folder):
+    """(model, path, session): `model` exported into `folder` and opened in ONNX Runtime."""
+    import onnxruntime as ort
+
+    from model.onnx_export import export_onnx
+
+    path = export_onnx(model, folder / "model.onnx")
+    return model, path, ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+
+
+def assert_onnx_parity(exported, lengths: list[int], vocab_size: int, seed: int) -> None:
+    """The exported graph's logits and kept counts match PyTorch's on a ragged batch."""
+    from model.onnx_export import check_onnx_parity
+
+    model, path, session = exported
+    input_ids, attention_mask = ragged_batch(lengths, vocab_size, seed=seed)
+    report = check_onnx_parity(model, path, input_ids, attention_mask, session=session)
+    assert report.passed, report

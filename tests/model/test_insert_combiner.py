@@ -8,19 +8,23 @@ the combined tokens.
 """
 
 import onnx
-import onnxruntime as ort
 import pytest
 import torch
 from torch import nn
 
 from model import CoreBertConfig, CoreBertForSequenceClassification
 from model.modeling import TokenCombiner
-from model.onnx_export import check_onnx_parity, combined_token_nodes, export_onnx
+from model.onnx_export import combined_token_nodes
 from tests.factories import make_tiny_model, tiny_config_kwargs
-from tests.model.conftest import assert_batch_invariant, ragged_batch
+from tests.model.conftest import (
+    RAGGED_LENGTHS,
+    assert_batch_invariant,
+    assert_onnx_parity,
+    export_and_open,
+    ragged_batch,
+)
 
 VOCAB = tiny_config_kwargs()["vocab_size"]
-LENGTHS = [200, 7, 512, 1, 64, 33]
 COMBINE_LAYER = 3  # of the tiny model's 5
 
 
@@ -99,19 +103,15 @@ def test_it_needs_combining():
 @pytest.fixture(scope="module", params=["c", "pfc"])
 def exported(request, tmp_path_factory):
     model = make_tiny_model(request.param, combine_layer=COMBINE_LAYER, insert_combiner=True)
-    path = export_onnx(model, tmp_path_factory.mktemp(request.param) / "model.onnx")
-    return model, path, ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    return export_and_open(model, tmp_path_factory.mktemp(request.param))
 
 
 def test_onnx_matches_pytorch(exported):
-    model, path, session = exported
-    input_ids, attention_mask = ragged_batch(LENGTHS, VOCAB, seed=5)
-    report = check_onnx_parity(model, path, input_ids, attention_mask, session=session)
-    assert report.passed, report
+    assert_onnx_parity(exported, RAGGED_LENGTHS, VOCAB, seed=5)
 
 
 def test_a_document_scores_the_same_alone_and_in_a_batch(exported):
-    assert_batch_invariant(exported[2], LENGTHS, VOCAB, seed=6)
+    assert_batch_invariant(exported[2], RAGGED_LENGTHS, VOCAB, seed=6)
 
 
 def test_the_combined_token_nodes_are_the_combiners_and_the_layers_from_lc_on(exported):

@@ -4,34 +4,33 @@ Checked like the paper's variants: ONNX parity and batch invariance in ONNX Runt
 unchanged, and directly that a token dropped after a layer never changes again.
 """
 
-import onnxruntime as ort
 import pytest
 import torch
 
-from model.onnx_export import check_onnx_parity, export_onnx
 from tests.factories import make_tiny_model, tiny_config_kwargs
-from tests.model.conftest import assert_batch_invariant, ragged_batch
+from tests.model.conftest import (
+    RAGGED_LENGTHS,
+    assert_batch_invariant,
+    assert_onnx_parity,
+    export_and_open,
+    ragged_batch,
+)
 
 VOCAB = tiny_config_kwargs()["vocab_size"]
-LENGTHS = [200, 7, 512, 1, 64, 33]
 
 
 @pytest.fixture(scope="module", params=["pf", "pfc"])
 def exported(request, tmp_path_factory):
     model = make_tiny_model(request.param, combine_layer=4, prune_queries=True)
-    path = export_onnx(model, tmp_path_factory.mktemp(request.param) / "model.onnx")
-    return model, path, ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    return export_and_open(model, tmp_path_factory.mktemp(request.param))
 
 
 def test_onnx_matches_pytorch(exported):
-    model, path, session = exported
-    input_ids, attention_mask = ragged_batch(LENGTHS, VOCAB, seed=5)
-    report = check_onnx_parity(model, path, input_ids, attention_mask, session=session)
-    assert report.passed, report
+    assert_onnx_parity(exported, RAGGED_LENGTHS, VOCAB, seed=5)
 
 
 def test_a_document_scores_the_same_alone_and_in_a_batch(exported):
-    assert_batch_invariant(exported[2], LENGTHS, VOCAB, seed=6)
+    assert_batch_invariant(exported[2], RAGGED_LENGTHS, VOCAB, seed=6)
 
 
 def test_budgets_are_those_of_the_paper_variant():
