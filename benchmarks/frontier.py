@@ -245,6 +245,7 @@ def summary(planned: dict, speed: dict | None, plan: dict[str, Settings] = PLAN)
     """Per configuration measured on every dataset: its worst delta and lowest ratio."""
     points = {dataset: dataset_points(dataset, planned, speed, plan) for dataset in plan}
     lines, everywhere, unmeasured = [], [], []
+    accurate: dict[str, float] = {}  # within TARGET_POINTS everywhere: its lowest speed ratio
     for config in CONFIGS:
         name = CONFIGS[config].name
         lacking = [DATASET_TITLES[d] for d in plan if config not in points[d]]
@@ -257,6 +258,8 @@ def summary(planned: dict, speed: dict | None, plan: dict[str, Settings] = PLAN)
         missed = [DATASET_TITLES[d] for d, point in own.items() if not point.meets_target]
         if not missed:
             everywhere.append(name)
+        if config != BASELINE_CONFIG and not misses_target(own[worst].delta):
+            accurate[name] = own[slowest].speed_ratio
         verdict = f"target missed on {', '.join(missed)}" if missed else "target met on all three"
         lines.append(
             f"- {name}: worst {own[worst].delta:+.1f} points ({DATASET_TITLES[worst]}), "
@@ -265,10 +268,25 @@ def summary(planned: dict, speed: dict | None, plan: dict[str, Settings] = PLAN)
     lines += [
         "",
         f"Meeting the target on every dataset: {', '.join(everywhere) or 'none'}.",
+        "",
+        rule_pick(accurate),
     ]
     if unmeasured:
         lines += ["", f"Not measured yet on every dataset: {'; '.join(unmeasured)}."]
     return lines
+
+
+def rule_pick(accurate: dict[str, float]) -> str:
+    """The default model's rule (docs/design.md, "The default model") applied to one plan: the
+    fastest configuration of the method (by its lowest ratio) within TARGET_POINTS of `bert`
+    on every dataset, among those measured on all of them."""
+    rule = (f"The default model's rule (the fastest configuration within {TARGET_POINTS} points "
+            "of `bert` on every dataset, by its lowest speed ratio)")  # fmt: skip
+    if not accurate:
+        return f"{rule}: no configuration measured on every dataset qualifies."
+    ranked = sorted(accurate.items(), key=lambda item: -item[1])
+    listed = ", ".join(f"{name} {ratio:.2f}x" for name, ratio in ranked)
+    return f"{rule} picks {ranked[0][0]} (qualifying: {listed})."
 
 
 def speed_source(speed: dict | None) -> str:

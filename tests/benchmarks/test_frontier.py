@@ -168,6 +168,23 @@ def test_summary_takes_the_worst_of_every_dataset_and_lists_the_unmeasured():
     assert "pfc (Lc=7) (on" not in unmeasured
 
 
+def test_the_rule_picks_the_fastest_within_the_points_everywhere_but_never_bert():
+    records = [
+        record(dataset, config, value)
+        for dataset in PLAN
+        for config, value in (("bert", 0.90), ("pf", 0.898), ("c-lc11", 0.897), ("pfc-lc7", 0.89))
+    ]
+    ratios = speed({"bert": 2.0, "pf": {128: 1.3, 256: 1.1, 512: 1.2}, "c-lc11": 1.15,
+                    "pfc-lc7": 1.9})  # fmt: skip
+    pick = summary(planned_records(records), ratios)[-3]
+    assert pick.endswith("picks c (Lc=11) (qualifying: c (Lc=11) 1.15x, pf 1.10x).")
+    unqualified = [record(d, c, v) for d in PLAN for c, v in (("bert", 0.9), ("pfc-lc7", 0.8))]
+    lines = summary(planned_records(unqualified), ratios)
+    assert any(
+        line.endswith("no configuration measured on every dataset qualifies.") for line in lines
+    )
+
+
 def test_summary_says_none_when_no_configuration_meets_the_target_everywhere():
     records = [record(d, c, 0.9) for d in PLAN for c in ("bert", "pf")]
     lines = summary(planned_records(records), speed({"bert": 1.0, "pf": 1.2}))
