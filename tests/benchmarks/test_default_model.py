@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from benchmarks.accuracy_plan import CONFIGS
 from benchmarks.default_model import piece_options, render, verdict
 from benchmarks.default_recipe import shipped_config
 from training.precisions import INT8_RECIPE
@@ -33,7 +34,7 @@ def speed(config: str, ratio: float) -> dict:
 
 
 def test_the_build_script_trains_a_configuration_of_the_plan():
-    assert shipped_config() in {"c-lc11", "pfc-lc11", "pfc-lc11-frozen", "pfc-lc9", "pfc-lc7", "pf"}
+    assert shipped_config() in CONFIGS
 
 
 def test_the_shipped_configuration_follows_the_scripts_options(monkeypatch):
