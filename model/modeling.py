@@ -266,10 +266,7 @@ class CoreBertEncoder(nn.Module):
         if self.config.combine_layer is None:
             return hidden, kept_counts
         num_positions = token_mask.shape[1]
-        combiner = self.combiner
-        if combiner is None:
-            combiner = self.layer[self.config.combine_layer - 1]
-        hidden, assignment = combiner(
+        hidden, assignment = self.token_combiner(
             hidden[:, :num_positions], hidden[:, num_positions:], token_mask
         )
         if trace is not None:
@@ -277,6 +274,14 @@ class CoreBertEncoder(nn.Module):
         hidden = self.combined_layers(hidden)  # (B, m, D)
         folded = kept_counts.new_zeros(kept_counts.shape[0], self.num_combined_layers)
         return hidden, torch.cat([kept_counts, folded], dim=1)
+
+    @property
+    def token_combiner(self) -> nn.Module:
+        """The combining module: `combiner` where it is inserted, else layer Lc."""
+        if self.combiner is not None:
+            return self.combiner
+        assert self.config.combine_layer is not None, "only a model with combining has one"
+        return self.layer[self.config.combine_layer - 1]
 
     @property
     def num_combined_layers(self) -> int:
@@ -374,7 +379,9 @@ class CoreBertEncoder(nn.Module):
     def combined_layers(self, hidden: torch.Tensor) -> torch.Tensor:
         """Layers Lc+1..L (with `insert_combiner`, Lc..L): plain BERT layers over the m combined
         tokens. hidden (B, m, D)."""
-        first = self.config.combine_layer - (1 if self.config.insert_combiner else 0)
+        combine_layer = self.config.combine_layer
+        assert combine_layer is not None, "only a model with combining has combined layers"
+        first = combine_layer - 1 if self.config.insert_combiner else combine_layer
         for layer in self.layer[first:]:
             hidden, _ = layer(hidden, hidden, None)
         return hidden
