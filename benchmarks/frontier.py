@@ -306,7 +306,6 @@ def speed_source(speed: dict | None) -> str:
 
 
 def render_frontier(records: list[dict], speed: dict | None) -> str:
-    planned = planned_records(records)
     lines = [
         "## Accuracy vs speed: the frontier",
         "",
@@ -330,17 +329,13 @@ def render_frontier(records: list[dict], speed: dict | None) -> str:
         f"![accuracy vs int8 speed per dataset]({PLOT.as_posix()})",
         "",
     ]
-    for dataset in PLAN:
-        lines += dataset_table(dataset, planned, speed)
-    lines += ["### Over all three datasets", "", *summary(planned, speed), ""]
+    lines += [*plan_frontier(records, speed, PLAN), ""]
     return "\n".join([*lines, *default_recipe_frontier(records, speed)]) + "\n"
 
 
 def default_recipe_frontier(records: list[dict], speed: dict | None) -> list[str]:
     """The same frontier over the plan with the default recipe (the accuracy report's
     `accuracy_plan.DEFAULT_RECIPE_PLAN`): against a `bert` that mean-pools."""
-    plan = DEFAULT_RECIPE_PLAN
-    planned = planned_records(records, plan)
     lines = [
         "## The frontier with the default recipe",
         "",
@@ -351,8 +346,13 @@ def default_recipe_frontier(records: list[dict], speed: dict | None) -> list[str
         f"![accuracy vs int8 speed per dataset, default recipe]({DEFAULT_RECIPE_PLOT.as_posix()})",
         "",
     ]
-    for dataset in plan:
-        lines += dataset_table(dataset, planned, speed, plan)
+    return [*lines, *plan_frontier(records, speed, DEFAULT_RECIPE_PLAN)]
+
+
+def plan_frontier(records: list[dict], speed: dict | None, plan: dict[str, Settings]) -> list[str]:
+    """One plan's tables, one per dataset, and its summary over all three."""
+    planned = planned_records(records, plan)
+    lines = [line for dataset in plan for line in dataset_table(dataset, planned, speed, plan)]
     return [*lines, "### Over all three datasets", "", *summary(planned, speed, plan)]
 
 
