@@ -19,7 +19,8 @@ class Configuration:
     with the `bert` piece of the same dataset and settings as its teacher (beyond the paper);
     `hidden`: the distillation also matches the teacher's hidden states before Lc;
     `keep_ratio`: p when it is not the paper's 0.9 (None: the training default); `inserted`:
-    the combining module runs before layer Lc instead of replacing it (beyond the paper)."""
+    the combining module runs before layer Lc instead of replacing it (beyond the paper);
+    `tokens`: m, the number of combination tokens, when it is not the paper's 8."""
 
     variant: str
     paper_layer: int | None = None
@@ -28,6 +29,7 @@ class Configuration:
     keep_ratio: float | None = None
     hidden: bool = False  # --distill-hidden-weight HIDDEN_WEIGHT (needs the teacher's checkpoint)
     inserted: bool = False  # --insert-combiner: every pretrained layer kept (beyond the paper)
+    tokens: int | None = None  # --num-combination-tokens
 
     @property
     def name(self) -> str:
@@ -36,6 +38,7 @@ class Configuration:
             self.variant if self.paper_layer is None else f"{self.variant} (Lc={self.paper_layer})"
         )
         name += "" if self.keep_ratio is None else f" (p={self.keep_ratio:g})"
+        name += "" if self.tokens is None else f" (m={self.tokens})"
         name += " inserted" if self.inserted else ""
         name += " + KD" if self.distilled else ""
         name += " + hidden" if self.hidden else ""
@@ -54,7 +57,8 @@ class Configuration:
         ratio = () if self.keep_ratio is None else ("--keep-ratio", f"{self.keep_ratio:g}")
         hidden = ("--distill-hidden-weight", f"{HIDDEN_WEIGHT:g}") if self.hidden else ()
         inserted = ("--insert-combiner",) if self.inserted else ()
-        return ("--variant", self.variant, *layer, *ratio, *inserted, *frozen, *hidden)
+        tokens = () if self.tokens is None else ("--num-combination-tokens", str(self.tokens))
+        return ("--variant", self.variant, *layer, *ratio, *tokens, *inserted, *frozen, *hidden)
 
 
 HIDDEN_WEIGHT = 1.0  # of the hidden-state term, beside the logits' w = 0.5 and T = 2
@@ -81,6 +85,10 @@ CONFIGS = {
     # On a 6-layer backbone the paper's layout drops one pretrained layer in six (layer 4 for
     # Lc = 7); inserted, the combiner keeps it for the price of one layer over m tokens.
     "pfc-lc7-inserted": Configuration("pfc", 7, inserted=True),
+    # The paper found m = 8 best on bert-base; MiniLM's 384-wide tokens may need more of them to
+    # carry a 20-class document past Lc, for a few more tokens in the layers after it.
+    "pfc-lc7-m16": Configuration("pfc", 7, tokens=16),
+    "pfc-lc7-m32": Configuration("pfc", 7, tokens=32),
 }
 BASELINE_CONFIG = "bert"  # what every configuration is compared with
 # A distilled piece's teacher: the baseline's piece of its dataset and settings.

@@ -451,6 +451,7 @@ def variant_label(config: Configuration) -> str:
     label = f"`{config.variant}`"
     if config.paper_layer is not None:
         label += f", Lc = {config.paper_layer}"
+    label += "" if config.tokens is None else f", m = {config.tokens}"
     label += ", combiner inserted before the layer" if config.inserted else ""
     label += ", distilled from `bert`" if config.distilled else ""
     label += " with its hidden states" if config.hidden else ""

@@ -67,6 +67,8 @@ def test_readme_table_gives_points_against_bert_and_bolds_misses():
         "`pfc`, Lc = 7, p = 0.7",
         "`pfc`, Lc = 7, distilled from `bert` with its hidden states",
         "`pfc`, Lc = 7, combiner inserted before the layer",
+        "`pfc`, Lc = 7, m = 16",
+        "`pfc`, Lc = 7, m = 32",
     ]
 
 

@@ -9,7 +9,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from benchmarks import accuracy
+from benchmarks import accuracy, model_speed
 from benchmarks.accuracy_plan import CONFIGS, DEFAULT_RECIPE_PLAN, PLAN, Configuration, Piece
 from benchmarks.accuracy_report import planned_records
 from benchmarks.frontier import (
@@ -322,6 +322,28 @@ def test_a_keep_ratio_names_the_configuration_and_selects_it_in_training():
     assert CONFIGS["pfc-lc7"].name == "pfc (Lc=7)"  # the paper's p stays unnamed
     frozen_twins = [c.name for c in with_frozen_twins((CONFIGS["p"], config))]
     assert frozen_twins == ["p", "p + frozen", config.name, config.name + " + frozen"]
+
+
+def test_a_number_of_combination_tokens_names_the_configuration_and_reaches_training_and_export(
+    monkeypatch,
+):
+    from model import CoreBertForSequenceClassification
+
+    config = CONFIGS["pfc-lc7-m16"]
+    assert config.name == "pfc (Lc=7) (m=16)"
+    assert config.options[-2:] == ("--num-combination-tokens", "16")
+    built = {}
+
+    def capture(weights, variant, **options):
+        built.update(options, variant=variant)
+        raise StopIteration  # what is exported is not this test's concern
+
+    monkeypatch.setattr(CoreBertForSequenceClassification, "from_backbone", capture)
+    shape = {"num_hidden_layers": 6}
+    with pytest.raises(StopIteration):
+        model_speed.build_variant(Path("weights"), Path("workdir"), shape, config, ())
+    assert built == {"variant": "pfc", "prune_queries": False, "combine_layer": 4,
+                     "insert_combiner": False, "num_combination_tokens": 16}  # fmt: skip
 
 
 def test_hidden_state_matching_needs_the_teachers_checkpoints_too(tmp_path: Path, calls):
