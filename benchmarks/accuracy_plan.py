@@ -211,9 +211,12 @@ def is_planned(record: dict, plan: dict[str, Settings] = PLAN) -> bool:
     return record["settings"] == asdict(plan[record["dataset"]])
 
 
-def is_reseeded(record: dict) -> bool:
-    """The plan's settings but for the training seed (same split): a repeat that measures how
-    far one seed's figure can move."""
-    planned = asdict(PLAN[record["dataset"]])
+def reseeded_plan(record: dict) -> str | None:
+    """The name of the plan whose settings the record has but for the training seed (same
+    split): a repeat that measures how far one seed's figure can move; None for any other."""
     settings = record["settings"]
-    return settings["seed"] != planned["seed"] and {**settings, "seed": planned["seed"]} == planned
+    for name, plan in PLANS.items():
+        planned = asdict(plan[record["dataset"]])
+        if settings["seed"] != planned["seed"] and {**settings, "seed": planned["seed"]} == planned:
+            return name
+    return None

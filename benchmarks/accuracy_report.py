@@ -23,7 +23,7 @@ from benchmarks.accuracy_plan import (
     Configuration,
     Settings,
     is_planned,
-    is_reseeded,
+    reseeded_plan,
 )
 
 
@@ -238,44 +238,52 @@ def same_device_verdict(record: dict, baseline: dict, checks: list[dict]) -> str
 
 
 def seed_repeats(records: list[dict]) -> list[str]:
-    """Each configuration repeated with other training seeds (same split, same settings): its
-    accuracy and its points vs `bert` at each seed, the planned seed first."""
-    repeats = [r for r in records if is_reseeded(r)]
+    """Each configuration repeated with other training seeds (same split, same settings as one
+    of the plans): its accuracy and its points vs `bert` at each seed, the planned seed first."""
+    repeats = [(reseeded_plan(r), r) for r in records]
+    repeats = [(plan, r) for plan, r in repeats if plan is not None]
     if not repeats:
         return []
     by_seed = {
-        (r["dataset"], r["config"], r["settings"]["seed"]): r
-        for r in [*planned_records(records).values(), *repeats]
-    }
+        (plan, r["dataset"], r["config"], r["settings"]["seed"]): r
+        for plan in {plan for plan, _ in repeats}
+        for r in [*planned_records(records, PLANS[plan]).values(),
+                  *(r for p, r in repeats if p == plan)]
+    }  # fmt: skip
     lines = [
         "## Repeats with other training seeds",
         "",
-        "The plan's settings and split, another training seed: how far one seed's figure moves. "
+        "A plan's settings and split, another training seed: how far one seed's figure moves. "
         "Accuracy in %, points vs `bert` trained with the same seed in brackets.",
         "",
-        "| dataset | configuration | accuracy by seed | spread (points) "
+        "| plan | dataset | configuration | accuracy by seed | spread (points) "
         "| mean points vs bert (seeds) |",
-        "|---|---|---|---|---|",
+        "|---|---|---|---|---|---|",
     ]
-    for dataset, config in sorted({(r["dataset"], r["config"]) for r in repeats}):
-        seeds = sorted(seed for d, c, seed in by_seed if (d, c) == (dataset, config))
-        cells, deltas = [], []
-        for seed in seeds:
-            record = by_seed[dataset, config, seed]
-            baseline = by_seed.get((dataset, BASELINE_CONFIG, seed))
-            delta = None
-            if config != BASELINE_CONFIG and baseline is not None:
-                delta = points_vs(record, baseline)
-                deltas.append(delta)
-            versus = "" if delta is None else f" ({delta:+.1f})"
-            cells.append(f"seed {seed}: {percent(record['accuracy'])}{versus}")
-        values = [100 * by_seed[dataset, config, seed]["accuracy"] for seed in seeds]
-        mean = f"{sum(deltas) / len(deltas):+.1f} ({len(deltas)})" if deltas else "–"
-        lines.append(
-            f"| {DATASET_TITLES[dataset]} | {CONFIGS[config].name} | {'; '.join(cells)} "
-            f"| {max(values) - min(values):.1f} | {mean} |"
-        )
+    for plan, dataset, config in sorted({(p, r["dataset"], r["config"]) for p, r in repeats}):
+        lines.append(f"| {plan} | {seed_row(by_seed, plan, dataset, config)} |")
     return [*lines, ""]
+
+
+def seed_row(by_seed: dict, plan: str, dataset: str, config: str) -> str:
+    """The cells of one configuration's repeats under one plan, after the plan's name."""
+    seeds = sorted(seed for p, d, c, seed in by_seed if (p, d, c) == (plan, dataset, config))
+    cells, deltas = [], []
+    for seed in seeds:
+        record = by_seed[plan, dataset, config, seed]
+        baseline = by_seed.get((plan, dataset, BASELINE_CONFIG, seed))
+        delta = None
+        if config != BASELINE_CONFIG and baseline is not None:
+            delta = points_vs(record, baseline)
+            deltas.append(delta)
+        versus = "" if delta is None else f" ({delta:+.1f})"
+        cells.append(f"seed {seed}: {percent(record['accuracy'])}{versus}")
+    values = [100 * by_seed[plan, dataset, config, seed]["accuracy"] for seed in seeds]
+    mean = f"{sum(deltas) / len(deltas):+.1f} ({len(deltas)})" if deltas else "–"
+    return (
+        f"{DATASET_TITLES[dataset]} | {CONFIGS[config].name} | {'; '.join(cells)} "
+        f"| {max(values) - min(values):.1f} | {mean}"
+    )
 
 
 def other_measurements(records: list[dict]) -> list[str]:
@@ -284,7 +292,7 @@ def other_measurements(records: list[dict]) -> list[str]:
     another recipe) does to the gap, like for like."""
     others = sorted(
         (r for r in records
-         if not any(is_planned(r, plan) for plan in PLANS.values()) and not is_reseeded(r)),
+         if not any(is_planned(r, plan) for plan in PLANS.values()) and reseeded_plan(r) is None),
         key=lambda r: (r["dataset"], r["sizes"]["train"], r["settings"]["learning_rate"],
                        r["settings"]["recipe"], r["settings"]["epochs"], r["settings"]["seed"],
                        r["config"] != BASELINE_CONFIG),

@@ -181,11 +181,26 @@ def test_seed_repeats_set_each_seed_beside_bert_of_the_same_seed():
         record("20ng", "pf", 0.70, learning_rate=5e-5),  # another setting, not a repeat
     ]
     lines = seed_repeats(records)
-    rows = {line.split(" | ")[1]: line for line in lines if line.startswith("| 20 Newsgroups")}
+    rows = {line.split(" | ")[2]: line for line in lines if line.startswith("| paper-recipe")}
     assert set(rows) == {"bert", "pfc (Lc=7)"}
     assert "seed 42: 68.3 (-1.2); seed 43: 69.2 (+0.2) | 0.9 | -0.5 (2) |" in rows["pfc (Lc=7)"]
     assert "seed 42: 69.5; seed 43: 69.0 | 0.5 | – |" in rows["bert"]
     assert seed_repeats(records[:2]) == []
+
+
+def test_seed_repeats_of_each_plan_are_set_beside_that_plans_bert():
+    fair = {"recipe": "default", "max_length": 128}
+    records = [
+        record("bbc", "bert", 0.98, **fair),
+        record("bbc", "c-lc11", 0.97, **fair),
+        record("bbc", "bert", 0.90),  # the paper-recipe plan's bert: not this repeat's baseline
+        record("bbc", "bert", 0.96, seed=43, **fair),
+        record("bbc", "c-lc11", 0.97, seed=43, **fair),
+    ]
+    rows = [line for line in seed_repeats(records) if line.startswith("| default-recipe")]
+    assert len(rows) == 2
+    assert "seed 42: 97.0 (-1.0); seed 43: 97.0 (+1.0) | 0.0 | +0.0 (2) |" in rows[1]
+    assert not [line for line in seed_repeats(records) if line.startswith("| paper-recipe")]
 
 
 def test_a_changed_setting_is_compared_with_bert_trained_with_the_same_settings():
