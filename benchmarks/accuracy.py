@@ -94,9 +94,10 @@ def ensure_teacher(piece: Piece, results_dir: Path, keep_checkpoints: bool) -> N
 
 
 def teacher_ready(run_dir: Path, student: Configuration) -> bool:
-    """The teacher's artifact is there, and for hidden-state matching its checkpoints too."""
+    """The teacher's artifact is there, and for state matching its checkpoints too."""
     exported = (run_dir / "artifact" / METADATA_FILE).is_file()
-    return exported and (not student.hidden or any(run_dir.glob("checkpoints/checkpoint-*")))
+    needs_checkpoint = student.reads_teacher_weights
+    return exported and (not needs_checkpoint or any(run_dir.glob("checkpoints/checkpoint-*")))
 
 
 def train_piece(piece: Piece, results_dir: Path, keep_checkpoints: bool) -> float:
@@ -106,7 +107,7 @@ def train_piece(piece: Piece, results_dir: Path, keep_checkpoints: bool) -> floa
     print(f"\n=== {piece.key}: {' '.join(command)}", flush=True)
     started = time.perf_counter()
     subprocess.run(command, cwd=ROOT, check=True)
-    # A teacher keeps its checkpoints: hidden-state matching reads the best one in PyTorch.
+    # A teacher keeps its checkpoints: state matching reads the best one in PyTorch.
     if not keep_checkpoints and piece.config != TEACHER_CONFIG:
         shutil.rmtree(run_dir / "checkpoints", ignore_errors=True)
     return round(time.perf_counter() - started, 1)

@@ -20,7 +20,8 @@ class Configuration:
     `hidden`: the distillation also matches the teacher's hidden states before Lc;
     `keep_ratio`: p when it is not the paper's 0.9 (None: the training default); `inserted`:
     the combining module runs before layer Lc instead of replacing it (beyond the paper);
-    `tokens`: m, the number of combination tokens, when it is not the paper's 8."""
+    `tokens`: m, the number of combination tokens, when it is not the paper's 8; `pooled`: the
+    distillation also matches the vector the teacher's classifier reads (beyond the paper)."""
 
     variant: str
     paper_layer: int | None = None
@@ -30,6 +31,7 @@ class Configuration:
     hidden: bool = False  # --distill-hidden-weight HIDDEN_WEIGHT (needs the teacher's checkpoint)
     inserted: bool = False  # --insert-combiner: every pretrained layer kept (beyond the paper)
     tokens: int | None = None  # --num-combination-tokens
+    pooled: bool = False  # --distill-pooled-weight POOLED_WEIGHT (needs the teacher's checkpoint)
 
     @property
     def name(self) -> str:
@@ -42,7 +44,14 @@ class Configuration:
         name += " inserted" if self.inserted else ""
         name += " + KD" if self.distilled else ""
         name += " + hidden" if self.hidden else ""
+        name += " + pooled" if self.pooled else ""
         return name + (" + frozen" if self.frozen else "")
+
+    @property
+    def reads_teacher_weights(self) -> bool:
+        """Whether its distillation runs the teacher in PyTorch (its checkpoint, not only its
+        exported logits)."""
+        return self.hidden or self.pooled
 
     @property
     def paper_row(self) -> str:
@@ -56,12 +65,14 @@ class Configuration:
         frozen = ("--prune-queries",) if self.frozen else ()
         ratio = () if self.keep_ratio is None else ("--keep-ratio", f"{self.keep_ratio:g}")
         hidden = ("--distill-hidden-weight", f"{HIDDEN_WEIGHT:g}") if self.hidden else ()
+        hidden += ("--distill-pooled-weight", f"{POOLED_WEIGHT:g}") if self.pooled else ()
         inserted = ("--insert-combiner",) if self.inserted else ()
         tokens = () if self.tokens is None else ("--num-combination-tokens", str(self.tokens))
         return ("--variant", self.variant, *layer, *ratio, *tokens, *inserted, *frozen, *hidden)
 
 
 HIDDEN_WEIGHT = 1.0  # of the hidden-state term, beside the logits' w = 0.5 and T = 2
+POOLED_WEIGHT = 1.0  # of the pooled term, the same scale (a mean squared error per dimension)
 
 # The paper's Lc (of 12 layers) is mapped onto MiniLM's 6 by ceil(Lc * 6 / 12): 11 -> 6, 9 -> 5,
 # 7 -> 4. Lc = 9 is not in the paper: the point between its two on the speed/accuracy frontier.
@@ -89,6 +100,10 @@ CONFIGS = {
     # carry a 20-class document past Lc, for a few more tokens in the layers after it.
     "pfc-lc7-m16": Configuration("pfc", 7, tokens=16),
     "pfc-lc7-m32": Configuration("pfc", 7, tokens=32),
+    # After Lc the student's tokens have no counterpart in the teacher, but the vector its
+    # classifier reads does: the teacher's pooled document.
+    "pfc-lc7-kd-pooled": Configuration("pfc", 7, distilled=True, pooled=True),
+    "pfc-lc7-kd-hidden-pooled": Configuration("pfc", 7, distilled=True, hidden=True, pooled=True),
 }
 BASELINE_CONFIG = "bert"  # what every configuration is compared with
 # A distilled piece's teacher: the baseline's piece of its dataset and settings.

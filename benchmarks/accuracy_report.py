@@ -463,6 +463,7 @@ def variant_label(config: Configuration) -> str:
     label += ", combiner inserted before the layer" if config.inserted else ""
     label += ", distilled from `bert`" if config.distilled else ""
     label += " with its hidden states" if config.hidden else ""
+    label += (" and" if config.hidden else " with") + " its pooled vector" if config.pooled else ""
     label += ", frozen pruned tokens" if config.frozen else ""
     return label + ("" if config.keep_ratio is None else f", p = {config.keep_ratio:g}")
 

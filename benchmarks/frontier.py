@@ -60,7 +60,7 @@ DEFAULT_RECIPE_PLOT = Path("img") / "frontier-default-recipe.png"
 
 def graph_of(config: Configuration) -> Configuration:
     """The configuration whose graph `config` runs: distillation changes weights, not graphs."""
-    return replace(config, distilled=False, hidden=False)
+    return replace(config, distilled=False, hidden=False, pooled=False)
 
 
 def distinct_graphs() -> tuple[Configuration, ...]:

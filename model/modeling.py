@@ -418,6 +418,9 @@ class CoreBertModelOutput(ModelOutput):
 class CoreBertClassifierOutput(SequenceClassifierOutput):
     kept_kv_counts: torch.LongTensor | None = None
     explanation: TokenExplanation | None = None
+    # With `output_hidden_states`: the vector the classifier reads (B, D), what distillation's
+    # pooled term matches; left out otherwise, so that evaluation gathers logits alone.
+    pooled_output: torch.Tensor | None = None
 
 
 class CoreBertPreTrainedModel(PreTrainedModel):
@@ -548,6 +551,7 @@ class CoreBertForSequenceClassification(CoreBertPreTrainedModel):
             kept_kv_counts=encoded.kept_kv_counts,
             explanation=encoded.explanation,
             hidden_states=encoded.hidden_states,
+            pooled_output=encoded.pooled_output if output_hidden_states else None,
         )
 
     def loss(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:

@@ -8,7 +8,10 @@ gradient scale independent of T). With `--distill-hidden-weight` b > 0 the loss 
 b x the mean squared error between the student's and the teacher's hidden states after each layer
 before Lc, over the real tokens (the intermediate-layer term of TinyBERT, Jiao et al.): the
 layers that prune learn to keep BERT's token representations. That term needs the teacher in
-PyTorch, run on every training batch. For a multi-label model the soft term is the binary
+PyTorch, run on every training batch. With `--distill-pooled-weight` a > 0 it adds a x the mean
+squared error between the vectors the two classifiers read (the student's mean of its combined
+tokens, the teacher's pooled document; beyond the paper, docs/design.md), from the same teacher
+pass. For a multi-label model the soft term is the binary
 cross-entropy against the teacher's sigmoid(teacher / T). The teacher is a run directory, an
 exported artifact or a checkpoint with the same labels and tokenizer; `--teacher auto` trains the
 `bert` variant first, in OUTPUT_DIR/teacher. Teacher logits are computed once per training
@@ -73,6 +76,15 @@ class DistillationArguments:
         },
     )
 
+    distill_pooled_weight: float = field(
+        default=0.0,
+        metadata={
+            "help": "Weight of matching the teacher's pooled vector, the one its classifier "
+            "reads (mean squared error, added to the loss); 0: off. Needs a corebert teacher's "
+            "PyTorch weights, as --distill-hidden-weight does."
+        },
+    )
+
     def __post_init__(self):
         if self.distill_from and self.teacher:
             raise ValueError("give --distill-from or --teacher auto, not both")
@@ -84,10 +96,20 @@ class DistillationArguments:
             raise ValueError(
                 f"--distill-hidden-weight must be >= 0, got {self.distill_hidden_weight}"
             )
+        if self.distill_pooled_weight < 0:
+            raise ValueError(
+                f"--distill-pooled-weight must be >= 0, got {self.distill_pooled_weight}"
+            )
 
     @property
     def enabled(self) -> bool:
         return bool(self.distill_from or self.teacher)
+
+    @property
+    def runs_teacher(self) -> bool:
+        """Whether a term needs the teacher's PyTorch pass on every batch (cached logits do
+        not)."""
+        return self.distill_hidden_weight > 0 or self.distill_pooled_weight > 0
 
     def record(self) -> dict:
         return {
@@ -95,6 +117,7 @@ class DistillationArguments:
             "weight": self.distill_weight,
             "temperature": self.distill_temperature,
             "hidden_weight": self.distill_hidden_weight,
+            "pooled_weight": self.distill_pooled_weight,
         }
 
 
@@ -154,18 +177,32 @@ def hidden_state_loss(
     return torch.stack(errors).mean() if errors else student[0].new_zeros(())
 
 
+def pooled_state_loss(student: torch.Tensor, teacher: torch.Tensor) -> torch.Tensor:
+    """Mean squared error between the pooled vectors (B, D) the two classifiers read."""
+    return functional.mse_loss(student, teacher.to(student.dtype))
+
+
+@dataclass(frozen=True)
+class TeacherStates:
+    """What one teacher pass gives the state terms: its hidden states (embeddings, then each
+    layer) and the vector its classifier reads (None for a classifier that does not say)."""
+
+    hidden_states: tuple[torch.Tensor, ...]
+    pooled_output: torch.Tensor | None
+
+
 class HiddenStateTeacher:
-    """The teacher in PyTorch (eval, no gradient), for the hidden-state term: its states on the
+    """The teacher in PyTorch (eval, no gradient), for the state terms: its states on the
     student's batch, on the student's device."""
 
     def __init__(self, network: torch.nn.Module):
         self.network = network.eval().requires_grad_(False)
         config: Any = network.config  # a PreTrainedModel's; nn.Module does not declare it
         self.num_layers, self.hidden_size = config.num_hidden_layers, config.hidden_size
+        # A corebert classifier returns the vector its classifier reads (`pooled_output`).
+        self.gives_pooled = getattr(config, "model_type", None) == "corebert"
 
-    def states(
-        self, input_ids: torch.Tensor, attention_mask: torch.Tensor
-    ) -> tuple[torch.Tensor, ...]:
+    def states(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> TeacherStates:
         device = input_ids.device
         if next(self.network.parameters()).device != device:
             self.network.to(device)
@@ -173,7 +210,7 @@ class HiddenStateTeacher:
             output = self.network(
                 input_ids=input_ids, attention_mask=attention_mask, output_hidden_states=True
             )
-        return tuple(output.hidden_states)
+        return TeacherStates(tuple(output.hidden_states), output.get("pooled_output"))
 
 
 def load_hidden_teacher(path: Path) -> HiddenStateTeacher:

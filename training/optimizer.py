@@ -16,6 +16,7 @@ from training.distillation import (
     distillation_loss,
     hidden_state_loss,
     matched_layers,
+    pooled_state_loss,
 )
 
 if TYPE_CHECKING:
@@ -65,7 +66,7 @@ class CoreBertTrainer(Trainer):
         teacher = inputs.pop("teacher_logits", None)
         if teacher is None or self.distillation is None:
             return super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
-        matching = self.hidden_teacher is not None  # built for --distill-hidden-weight > 0 only
+        matching = self.hidden_teacher is not None  # built when a state term is on
         outputs = model(**inputs, output_hidden_states=matching)
         loss = distillation_loss(
             outputs.logits,
@@ -76,22 +77,31 @@ class CoreBertTrainer(Trainer):
             multi_label=self.model.config.problem_type == "multi_label_classification",
         )
         if matching:
-            loss = loss + self.distillation.distill_hidden_weight * self.hidden_loss(
-                inputs, outputs.hidden_states
-            )
+            loss = loss + self.state_terms(inputs, outputs)
         return (loss, outputs) if return_outputs else loss
 
-    def hidden_loss(self, inputs: dict, student_states) -> torch.Tensor:
-        """The hidden-state term: the student's layers before Lc against the teacher's."""
-        assert self.hidden_teacher is not None
-        teacher_states = self.hidden_teacher.states(inputs["input_ids"], inputs["attention_mask"])
-        config = self.model.config
-        layers = matched_layers(
-            config.num_hidden_layers, self.hidden_teacher.num_layers, config.num_pruning_layers
-        )
-        return hidden_state_loss(
-            student_states, teacher_states, inputs["attention_mask"].bool(), layers
-        )
+    def state_terms(self, inputs: dict, outputs) -> torch.Tensor:
+        """The weighted hidden-state term (the student's layers before Lc against the
+        teacher's) and pooled term (the vectors the classifiers read), from one teacher pass."""
+        assert self.hidden_teacher is not None and self.distillation is not None
+        teacher = self.hidden_teacher.states(inputs["input_ids"], inputs["attention_mask"])
+        weights = self.distillation
+        total = outputs.logits.new_zeros(())
+        if weights.distill_hidden_weight > 0:
+            config = self.model.config
+            layers = matched_layers(
+                config.num_hidden_layers, self.hidden_teacher.num_layers, config.num_pruning_layers
+            )
+            mask = inputs["attention_mask"].bool()
+            total = total + weights.distill_hidden_weight * hidden_state_loss(
+                outputs.hidden_states, teacher.hidden_states, mask, layers
+            )
+        if weights.distill_pooled_weight > 0:
+            assert teacher.pooled_output is not None  # load_hidden_teacher checks the teacher
+            total = total + weights.distill_pooled_weight * pooled_state_loss(
+                outputs.pooled_output, teacher.pooled_output
+            )
+        return total
 
     def create_optimizer(self, model=None):
         optimizer = super().create_optimizer(model)

@@ -229,7 +229,7 @@ def train(
         train_examples.teacher_logits = cached_teacher_logits(
             output_dir, teacher, train_examples.sequences, splits.label_names, recipe.batch_size
         )
-        if distillation.distill_hidden_weight > 0:
+        if distillation.runs_teacher:
             hidden_teacher = hidden_state_teacher(distillation, recipe, model.config.hidden_size)
     trainer = CoreBertTrainer(
         model=model,
@@ -420,15 +420,20 @@ def teacher_for(
 def hidden_state_teacher(
     distillation: DistillationArguments, recipe: RecipeArguments, hidden_size: int
 ) -> HiddenStateTeacher:
-    """The teacher's PyTorch weights for `--distill-hidden-weight`: `--distill-from` as given,
-    or the run `--teacher auto` trained in OUTPUT_DIR/teacher; its states must be the student's
-    size."""
+    """The teacher's PyTorch weights for `--distill-hidden-weight` and `--distill-pooled-weight`:
+    `--distill-from` as given, or the run `--teacher auto` trained in OUTPUT_DIR/teacher; its
+    states must be the student's size, and the pooled term needs a corebert teacher."""
     location = Path(distillation.distill_from or run_directory(recipe) / TEACHER_DIR)
     teacher = load_hidden_teacher(location)
     if teacher.hidden_size != hidden_size:
         raise ValueError(
             f"teacher {location} has hidden size {teacher.hidden_size}, the student "
-            f"{hidden_size}: hidden-state matching needs equal sizes"
+            f"{hidden_size}: state matching needs equal sizes"
+        )
+    if distillation.distill_pooled_weight > 0 and not teacher.gives_pooled:
+        raise ValueError(
+            f"teacher {location} is not a corebert classifier: --distill-pooled-weight needs the "
+            "vector its classifier reads"
         )
     return teacher
 

@@ -362,6 +362,20 @@ def test_hidden_state_matching_needs_the_teachers_checkpoints_too(tmp_path: Path
     assert graph_of(CONFIGS["pfc-lc7-kd-hidden"]) == CONFIGS["pfc-lc7"]
 
 
+def test_pooled_matching_needs_the_teachers_checkpoints_too(tmp_path: Path, calls):
+    pooled = Piece("20ng", "pfc-lc7-kd-pooled", PLAN["20ng"])
+    teacher_run = accuracy.run_dir_of(tmp_path, pooled.teacher)
+    (teacher_run / "artifact").mkdir(parents=True)
+    (teacher_run / "artifact" / accuracy.METADATA_FILE).write_text("{}")
+    accuracy.ensure_teacher(pooled, tmp_path, keep_checkpoints=False)
+    assert calls == [("run", pooled.teacher.key)]
+    command = pooled.command(tmp_path / "run")
+    assert command[command.index("--distill-pooled-weight") + 1] == "1"
+    assert "--distill-hidden-weight" not in command
+    assert CONFIGS["pfc-lc7-kd-hidden-pooled"].name == "pfc (Lc=7) + KD + hidden + pooled"
+    assert graph_of(CONFIGS["pfc-lc7-kd-hidden-pooled"]) == CONFIGS["pfc-lc7"]
+
+
 def test_the_default_recipe_plan_has_its_own_frontier_at_its_own_lengths():
     """Its records join the speed at its lengths (BBC News at 128 tokens), are judged against
     the `bert` of that plan, and stay out of the paper-recipe frontier."""

@@ -23,6 +23,7 @@ from training.distillation import (
     hidden_state_loss,
     load_hidden_teacher,
     matched_layers,
+    pooled_state_loss,
     resolve_teacher,
 )
 
@@ -155,6 +156,7 @@ def test_teacher_auto_trains_bert_first_then_distils_and_records_it(
         "weight": 0.7,
         "temperature": 2.0,
         "hidden_weight": 0.0,
+        "pooled_weight": 0.0,
     }
     cached = np.load(run / distillation.LOGITS_FILE)
     assert cached.shape[1] == 3 and np.isfinite(cached).all()
@@ -209,13 +211,17 @@ def test_hidden_state_loss_is_the_masked_mean_squared_error():
     assert hidden_state_loss(student, teacher, mask, []).item() == 0.0
 
 
-def hidden_trainer(tmp_path, model, teacher_model, weight: float):
+def hidden_trainer(tmp_path, model, teacher_model, weight: float, pooled_weight: float = 0.0):
     from transformers import TrainingArguments
 
     from training.optimizer import CoreBertTrainer
 
     options = DistillationArguments(
-        teacher="auto", distill_weight=0.5, distill_temperature=2.0, distill_hidden_weight=weight
+        teacher="auto",
+        distill_weight=0.5,
+        distill_temperature=2.0,
+        distill_hidden_weight=weight,
+        distill_pooled_weight=pooled_weight,
     )
     return CoreBertTrainer(
         model=model,
@@ -260,6 +266,64 @@ def test_a_student_equal_to_its_teacher_pays_no_hidden_state_term(tmp_path):
         )
 
 
+def test_the_pooled_term_is_the_mean_squared_error_of_the_vectors_the_classifiers_read(tmp_path):
+    student = make_tiny_model("pfc", num_labels=3, seed=0).eval()
+    teacher = make_tiny_model("bert", num_labels=3, seed=1).eval()
+    input_ids = torch.tensor([[2, 11, 12, 13, 3], [2, 14, 15, 3, 0]])
+    mask = (input_ids > 0).long()
+    batch = {"input_ids": input_ids, "attention_mask": mask, "labels": LABELS}
+    soft = torch.tensor([[3.0, -1.0, 0.0], [0.0, 0.0, 4.0]])
+    pooled_only = hidden_trainer(tmp_path, student, teacher, weight=0.0, pooled_weight=0.4)
+    both = hidden_trainer(tmp_path, student, teacher, weight=0.3, pooled_weight=0.4)
+    with torch.no_grad():
+        total = pooled_only.compute_loss(student, {**batch, "teacher_logits": soft})
+        total_both = both.compute_loss(student, {**batch, "teacher_logits": soft})
+        ours = student(**batch, output_hidden_states=True)
+        theirs = teacher(input_ids=input_ids, attention_mask=mask, output_hidden_states=True)
+    # The student's vector is the mean of its m combined tokens, the teacher's its pooled [CLS].
+    assert ours.pooled_output.shape == theirs.pooled_output.shape == (2, student.config.hidden_size)
+    by_hand = ((ours.pooled_output - theirs.pooled_output) ** 2).mean()
+    assert pooled_state_loss(ours.pooled_output, theirs.pooled_output).item() == pytest.approx(
+        by_hand.item()
+    )
+    plain = distillation_loss(ours.logits, soft, LABELS, 0.5, 2.0)
+    assert by_hand.item() > 0
+    assert total.item() == pytest.approx((plain + 0.4 * by_hand).item(), rel=1e-5)
+    layers = matched_layers(5, 5, student.config.combine_layer - 1)
+    hidden = hidden_state_loss(ours.hidden_states, theirs.hidden_states, mask.bool(), layers)
+    expected_both = plain + 0.3 * hidden + 0.4 * by_hand
+    assert total_both.item() == pytest.approx(expected_both.item(), rel=1e-5)
+
+
+def test_the_pooled_vector_is_returned_only_with_the_states():
+    model = make_tiny_model("pfc", num_labels=3)
+    input_ids = torch.tensor([[2, 11, 12, 3]])
+    with torch.no_grad():
+        plain = model(input_ids=input_ids)
+        with_states = model(input_ids=input_ids, output_hidden_states=True)
+    assert "pooled_output" not in plain  # evaluation gathers the logits alone
+    assert torch.equal(model.classifier(with_states.pooled_output), with_states.logits)
+
+
+def test_the_pooled_term_needs_a_corebert_teacher(tmp_path):
+    from transformers import BertConfig, BertForSequenceClassification
+
+    from tests.factories import tiny_config_kwargs
+    from training.train import hidden_state_teacher
+
+    known = BertConfig().to_dict()
+    kwargs = {k: v for k, v in tiny_config_kwargs().items() if k in known and k != "num_labels"}
+    BertForSequenceClassification(BertConfig(**kwargs, num_labels=3)).save_pretrained(tmp_path)
+    size = kwargs["hidden_size"]
+    hidden_only = DistillationArguments(distill_from=str(tmp_path), distill_hidden_weight=1.0)
+    assert not hidden_state_teacher(hidden_only, None, size).gives_pooled  # type: ignore[arg-type]
+    pooled = DistillationArguments(distill_from=str(tmp_path), distill_pooled_weight=1.0)
+    with pytest.raises(ValueError, match="not a corebert classifier"):
+        hidden_state_teacher(pooled, None, size)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="--distill-pooled-weight must be >= 0"):
+        DistillationArguments(teacher="auto", distill_pooled_weight=-0.5)
+
+
 def test_the_hidden_state_teacher_needs_pytorch_weights(tmp_path):
     artifact = make_tiny_artifact(tmp_path / "run" / "artifact", variant="bert")
     assert artifact.is_dir()
@@ -271,14 +335,16 @@ def test_the_hidden_state_teacher_needs_pytorch_weights(tmp_path):
 
 @pytest.mark.slow
 def test_hidden_state_distillation_under_torchrun(tiny_base_model, tiny_train_csv, tmp_path):
-    """`--teacher auto` with hidden-state matching in a two-process CPU launch: the teacher is
-    trained by the launch, then the student reads the teacher's best checkpoint."""
+    """`--teacher auto` with hidden-state and pooled matching in a two-process CPU launch: the
+    teacher is trained by the launch, then the student reads the teacher's best checkpoint."""
     run = tmp_path / "student"
     argv = train_argv(tiny_base_model, tiny_train_csv, run, "--variant", "pfc", "--epochs", "1")
-    run_torchrun([*argv, "--teacher", "auto", "--distill-hidden-weight", "1.0"])
+    states = ["--distill-hidden-weight", "1.0", "--distill-pooled-weight", "0.5"]
+    run_torchrun([*argv, "--teacher", "auto", *states])
     metrics = json.loads((run / "metrics.json").read_text())
     assert metrics["training"]["world_size"] == 2
     assert metrics["training"]["distillation"]["hidden_weight"] == 1.0
+    assert metrics["training"]["distillation"]["pooled_weight"] == 0.5
     assert (run / "teacher" / "artifact" / "metadata.json").is_file()
     assert (run / "artifact" / "metadata.json").is_file()
     states = sorted((run / "checkpoints").glob("checkpoint-*/trainer_state.json"))
