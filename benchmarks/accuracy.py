@@ -267,7 +267,7 @@ def write_report(
     print(f"wrote {path} and the accuracy table in {readme}", flush=True)
     speed = load_speed(speed_file)
     if speed is not None:
-        plots = write_frontier(records, speed, path)
+        plots = write_frontier(records, speed, path, readme)
         print(f"wrote the frontier in {path} and {', '.join(map(str, plots))}", flush=True)
 
 

@@ -42,7 +42,12 @@ from benchmarks.accuracy_plan import (  # noqa: E402
     Configuration,
     Settings,
 )
-from benchmarks.accuracy_report import misses_target, planned_records, points_vs  # noqa: E402
+from benchmarks.accuracy_report import (  # noqa: E402
+    misses_target,
+    planned_records,
+    points_vs,
+    variant_label,
+)
 from benchmarks.doc_sections import command_line, replace_section  # noqa: E402
 from training.precisions import INT8_RECIPE  # noqa: E402
 
@@ -51,6 +56,7 @@ SPEED_TARGET = 1.5  # docs/s vs int8 BERT, at the dataset's length
 SPEED_FILE = ROOT / "benchmarks" / "results" / "frontier" / "speed.json"
 DEFAULT_REPORT = ROOT / "docs" / "results.md"
 SECTION = "frontier"
+README_SPEED_SECTION = "speed-table"  # the README's table of every graph's measured speed
 PLOT = Path("img") / "frontier.png"  # beside the report: docs/img/frontier.png
 DEFAULT_RECIPE_PLOT = Path("img") / "frontier-default-recipe.png"
 
@@ -356,11 +362,53 @@ def plan_frontier(records: list[dict], speed: dict | None, plan: dict[str, Setti
     return [*lines, "### Over all three datasets", "", *summary(planned, speed, plan)]
 
 
-def write_frontier(records: list[dict], speed: dict | None, report: Path) -> list[Path]:
-    """Rewrite the report's `frontier` section and the plots beside it; the plots' paths."""
+def readme_speed_table(speed: dict) -> str:
+    """Every distinct graph's int8 documents/s vs int8 BERT at each planned length, and its
+    multiply-accumulate ratios, as one speed run measured them (the README's table)."""
+    from benchmarks.default_recipe import shipped_config
+
+    lengths = planned_lengths()
+    shipped = shipped_config()
+    lines = [
+        f"| configuration | {' | '.join(f'{BATCH} x {length}' for length in lengths)} "
+        "| multiply-accumulates saved (BERT / configuration) |",
+        "|---|" + "---:|" * len(lengths) + "---|",
+    ]
+    shares = []  # speed ratio / MAC ratio, per configuration and length
+    for graph in distinct_graphs():
+        key = next(key for key, config in CONFIGS.items() if graph_of(config) == graph)
+        measured = [speed_of(speed, key, length) for length in lengths]
+        if any(cell is None for cell in measured):
+            continue
+        ratios = [cell["speed_ratio"] for cell in measured if cell is not None]
+        macs = [cell["mac_ratio"] for cell in measured if cell is not None]
+        shares += [ratio / mac for ratio, mac in zip(ratios, macs, strict=True)]
+        cells = [f"**{r:.2f}x**" if r >= SPEED_TARGET else f"{r:.2f}x" for r in ratios]
+        label = variant_label(graph)
+        label += " (our export)" if key == BASELINE_CONFIG else ""
+        label += " (the default model)" if key == shipped else ""
+        saved = f"{min(macs):.2f}" + ("" if min(macs) == max(macs) else f" - {max(macs):.2f}")
+        lines.append(f"| {label} | {' | '.join(cells)} | {saved} |")
+    source = (
+        f"`{speed['command']}`, {speed['date'][:10]}, {speed['machine']}: int8 on both sides, "
+        f"the baseline is {speed['baseline']}, median of {speed['rounds']} interleaved rounds; "
+        f"bold: at least {SPEED_TARGET}x (benchmarks/results/frontier/speed.json). The speed "
+        "ratios follow the multiply-accumulate ratios, at "
+        f"{min(shares, default=0):.2f}-{max(shares, default=0):.2f} of them."
+    )
+    return "\n".join([*lines, "", source]) + "\n"
+
+
+def write_frontier(
+    records: list[dict], speed: dict | None, report: Path, readme: Path | None = None
+) -> list[Path]:
+    """Rewrite the report's `frontier` section and the plots beside it, and with a `readme`
+    and a measured speed its speed table; the plots' paths."""
     from benchmarks.frontier_plot import plot_frontier  # matplotlib only where a plot is drawn
 
     replace_section(report, SECTION, render_frontier(records, speed))
+    if readme is not None and speed is not None:
+        replace_section(readme, README_SPEED_SECTION, readme_speed_table(speed))
     plots = {PLOT: PLAN, DEFAULT_RECIPE_PLOT: DEFAULT_RECIPE_PLAN}
     for plot, plan in plots.items():
         plot_frontier(records, speed, report.parent / plot, plan)
@@ -387,6 +435,9 @@ def parse_args(argv=None) -> argparse.Namespace:
         help="the accuracy report's results (its records/)",
     )  # fmt: skip
     parser.add_argument("--output", type=Path, default=DEFAULT_REPORT, help="report to write")
+    parser.add_argument(
+        "--readme", type=Path, default=ROOT / "README.md", help="README whose speed table to write"
+    )
     return parser.parse_args(argv)
 
 
@@ -403,8 +454,10 @@ def main(argv=None) -> int:
         return 0
     from benchmarks.accuracy import load_records
 
-    plots = write_frontier(load_records(args.results_dir), load_speed(args.speed_file), args.output)
-    print(f"wrote the {SECTION} section of {args.output} and {', '.join(map(str, plots))}")
+    records, speed = load_records(args.results_dir), load_speed(args.speed_file)
+    plots = write_frontier(records, speed, args.output, args.readme)
+    print(f"wrote the {SECTION} section of {args.output}, the speed table of {args.readme} and "
+          f"{', '.join(map(str, plots))}")  # fmt: skip
     return 0
 
 

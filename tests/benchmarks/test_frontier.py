@@ -13,6 +13,7 @@ from benchmarks import accuracy, model_speed
 from benchmarks.accuracy_plan import CONFIGS, DEFAULT_RECIPE_PLAN, PLAN, Configuration, Piece
 from benchmarks.accuracy_report import planned_records
 from benchmarks.frontier import (
+    README_SPEED_SECTION,
     SECTION,
     Point,
     dataset_table,
@@ -20,6 +21,7 @@ from benchmarks.frontier import (
     graph_of,
     int8_accuracy,
     pareto_optimal,
+    readme_speed_table,
     render_frontier,
     speed_document,
     summary,
@@ -241,6 +243,28 @@ def test_write_frontier_renders_the_section_and_the_plot(tmp_path: Path):
     write_frontier(records, None, report)  # rewritten in place, not appended again
     assert report.read_text().count(f"<!-- {SECTION}:start -->") == 1
     assert "No speed measured yet" in report.read_text()
+
+
+def test_the_readme_speed_table_lists_each_measured_graph_once(tmp_path: Path, monkeypatch):
+    from benchmarks import default_recipe
+
+    monkeypatch.setattr(default_recipe, "shipped_config", lambda: "p")
+    measured = speed({"bert": 1.05, "p": {128: 1.1, 256: 0.9, 512: 1.0}, "pfc-lc7": 1.7,
+                      "pfc-lc7-kd": 1.7, "pfc-lc9": {128: 1.3}})  # fmt: skip
+    lines = readme_speed_table(measured).splitlines()
+    rows = {line.split(" | ")[0].lstrip("| "): line.split(" | ")[1:] for line in lines[2:]
+            if line.startswith("| ")}  # fmt: skip
+    # The distilled twin shares pfc (Lc = 7)'s graph; pfc (Lc = 9) lacks two lengths.
+    assert list(rows) == ["`bert` (our export)", "`p` (the default model)", "`pfc`, Lc = 7"]
+    assert rows["`p` (the default model)"] == ["1.10x", "0.90x", "1.00x", "0.99 - 1.21 |"]
+    assert rows["`bert` (our export)"][3] == "1.16 |"  # one MAC ratio at every length
+    assert rows["`pfc`, Lc = 7"][:3] == ["**1.70x**"] * 3
+    assert "python benchmarks/frontier.py --measure-speed" in lines[-1]
+    readme = tmp_path / "README.md"
+    readme.write_text("# corebert\n")
+    report = tmp_path / "docs" / "results.md"
+    write_frontier([], measured, report, readme)
+    assert f"<!-- {README_SPEED_SECTION}:start -->\n| configuration |" in readme.read_text()
 
 
 def test_render_names_where_the_speed_comes_from():
