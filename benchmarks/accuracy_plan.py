@@ -21,7 +21,9 @@ class Configuration:
     `keep_ratio`: p when it is not the paper's 0.9 (None: the training default); `inserted`:
     the combining module runs before layer Lc instead of replacing it (beyond the paper);
     `tokens`: m, the number of combination tokens, when it is not the paper's 8; `pooled`: the
-    distillation also matches the vector the teacher's classifier reads (beyond the paper)."""
+    distillation also matches the vector the teacher's classifier reads (beyond the paper);
+    `proportional`: the layers after Lc weigh each combined token by its group's size, and the
+    classifier reads their size-weighted mean (beyond the paper)."""
 
     variant: str
     paper_layer: int | None = None
@@ -32,6 +34,7 @@ class Configuration:
     inserted: bool = False  # --insert-combiner: every pretrained layer kept (beyond the paper)
     tokens: int | None = None  # --num-combination-tokens
     pooled: bool = False  # --distill-pooled-weight POOLED_WEIGHT (needs the teacher's checkpoint)
+    proportional: bool = False  # --proportional-attention
 
     @property
     def name(self) -> str:
@@ -42,6 +45,7 @@ class Configuration:
         name += "" if self.keep_ratio is None else f" (p={self.keep_ratio:g})"
         name += "" if self.tokens is None else f" (m={self.tokens})"
         name += " inserted" if self.inserted else ""
+        name += " proportional" if self.proportional else ""
         name += " + KD" if self.distilled else ""
         name += " + hidden" if self.hidden else ""
         name += " + pooled" if self.pooled else ""
@@ -68,6 +72,7 @@ class Configuration:
         hidden += ("--distill-pooled-weight", f"{POOLED_WEIGHT:g}") if self.pooled else ()
         inserted = ("--insert-combiner",) if self.inserted else ()
         tokens = () if self.tokens is None else ("--num-combination-tokens", str(self.tokens))
+        tokens += ("--proportional-attention",) if self.proportional else ()
         return ("--variant", self.variant, *layer, *ratio, *tokens, *inserted, *frozen, *hidden)
 
 
@@ -104,6 +109,9 @@ CONFIGS = {
     # classifier reads does: the teacher's pooled document.
     "pfc-lc7-kd-pooled": Configuration("pfc", 7, distilled=True, pooled=True),
     "pfc-lc7-kd-hidden-pooled": Configuration("pfc", 7, distilled=True, hidden=True, pooled=True),
+    # Layers 5 and 6 were pretrained on whole sequences; weighed by group size, the 8 combined
+    # tokens stand for the tokens they fold (ToMe's proportional attention).
+    "pfc-lc7-prop": Configuration("pfc", 7, proportional=True),
 }
 BASELINE_CONFIG = "bert"  # what every configuration is compared with
 # A distilled piece's teacher: the baseline's piece of its dataset and settings.

@@ -461,6 +461,7 @@ def variant_label(config: Configuration) -> str:
         label += f", Lc = {config.paper_layer}"
     label += "" if config.tokens is None else f", m = {config.tokens}"
     label += ", combiner inserted before the layer" if config.inserted else ""
+    label += ", proportional attention" if config.proportional else ""
     label += ", distilled from `bert`" if config.distilled else ""
     label += " with its hidden states" if config.hidden else ""
     label += (" and" if config.hidden else " with") + " its pooled vector" if config.pooled else ""

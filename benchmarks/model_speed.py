@@ -192,8 +192,8 @@ def drop_stale_graphs(workdir: Path) -> None:
 
 
 def build_variant(weights: Path, workdir: Path, shape: dict, config, precisions):
-    """Export one `Configuration` (variant, Lc, keep ratio, m, frozen) at every precision; its
-    `CoreBertConfig` (the MAC count reads it)."""
+    """Export one `Configuration` (variant, Lc, keep ratio, m, frozen, proportional) at every
+    precision; its `CoreBertConfig` (the MAC count reads it)."""
     from model import CoreBertForSequenceClassification, map_paper_layer
     from model.onnx_export import export_onnx
 
@@ -201,6 +201,7 @@ def build_variant(weights: Path, workdir: Path, shape: dict, config, precisions)
     if config.paper_layer is not None:
         options["combine_layer"] = map_paper_layer(config.paper_layer, shape["num_hidden_layers"])
         options["insert_combiner"] = config.inserted
+        options["proportional_attention"] = config.proportional
         if config.tokens is not None:
             options["num_combination_tokens"] = config.tokens
     if config.keep_ratio is not None:

@@ -42,6 +42,11 @@ class CoreBertConfig(BertConfig):
         insert_combiner: beyond the paper: the combining module runs between layers Lc - 1 and
             Lc instead of replacing layer Lc, so every pretrained layer is kept; layers Lc..L
             run over the m combined tokens (one more layer over m tokens, docs/design.md).
+        proportional_attention: beyond the paper: the layers after the combining module weigh
+            each combined token by its group's size (ToMe's proportional attention: log size
+            added to its attention logits, an empty group masked out), and the classifier reads
+            their size-weighted mean, the document's mean when groups are their members' means
+            (docs/design.md).
         variant: accepted only to check a stored config: it must name what the values make.
         problem_type (a `PretrainedConfig` argument): `single_label_classification` (default:
             cross-entropy, softmax) or `multi_label_classification` (binary cross-entropy with
@@ -62,6 +67,7 @@ class CoreBertConfig(BertConfig):
         gumbel_tau: float = variants.DEFAULT_GUMBEL_TAU,
         prune_queries: bool = False,
         insert_combiner: bool = False,
+        proportional_attention: bool = False,
         variant: str | None = None,
         **kwargs,
     ):
@@ -76,6 +82,7 @@ class CoreBertConfig(BertConfig):
         self.gumbel_tau = float(gumbel_tau)
         self.prune_queries = bool(prune_queries)
         self.insert_combiner = bool(insert_combiner)
+        self.proportional_attention = bool(proportional_attention)
         self._validate()
         if variant is not None and variant != self.variant:
             raise ValueError(
@@ -108,7 +115,8 @@ class CoreBertConfig(BertConfig):
             values.setdefault("pooling", "mean")
         else:
             values["combine_layer"] = None
-            values["insert_combiner"] = bool(options.get("insert_combiner", False))
+            for option in ("insert_combiner", "proportional_attention"):
+                values[option] = bool(options.get(option, False))
         return cls(**values)
 
     @classmethod
@@ -142,6 +150,7 @@ class CoreBertConfig(BertConfig):
             "gumbel_tau": self.gumbel_tau,
             "prune_queries": self.prune_queries,
             "insert_combiner": self.insert_combiner,
+            "proportional_attention": self.proportional_attention,
         }
 
     def _validate(self) -> None:
@@ -166,8 +175,9 @@ class CoreBertConfig(BertConfig):
             )
         if self.combine_layer is not None:
             self._validate_combining(self.combine_layer)
-        elif self.insert_combiner:
-            raise ValueError("insert_combiner needs combining: set combine_layer")
+        elif self.insert_combiner or self.proportional_attention:
+            option = "insert_combiner" if self.insert_combiner else "proportional_attention"
+            raise ValueError(f"{option} needs combining: set combine_layer")
 
     def _validate_combining(self, combine_layer: int) -> None:
         if not 1 <= combine_layer <= self.num_hidden_layers:

@@ -75,8 +75,10 @@ class CoreBertSelfAttention(nn.Module):
         keys_values: torch.Tensor,
         key_mask: torch.Tensor | None,
         query_mask: torch.Tensor | None = None,
+        key_bias: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """queries (B, Q, D), keys_values (B, K, D), key_mask (B, K) bool or None (no mask).
+        """queries (B, Q, D), keys_values (B, K, D), key_mask (B, K) bool or None (no mask);
+        key_bias (B, K): added to every query's logit of that key (proportional attention).
 
         Returns the context (B, Q, D) and, when `query_mask` (B, Q) is given, the attention each
         key received from the real queries (B, K), from which the encoder scores importance.
@@ -84,10 +86,12 @@ class CoreBertSelfAttention(nn.Module):
         work as well as attention work. At inference a layer that scores nothing runs as one
         fused attention operator (`fused_attention`).
         """
-        if query_mask is None and not self.training:
+        if query_mask is None and key_bias is None and not self.training:
             return self._fused(queries, keys_values, key_mask), None
         q, k, v = (self._heads(x) for x in self._project(queries, keys_values))  # (B, H, *, hs)
         logits = (q @ k.transpose(-1, -2)) * self.scale  # (B, H, Q, K)
+        if key_bias is not None:
+            logits = logits + key_bias[:, None, None, :].to(logits.dtype)
         if key_mask is not None:
             logits = logits + additive_mask(key_mask, logits.dtype)
         probs = torch.softmax(logits, dim=-1)
@@ -124,8 +128,8 @@ class CoreBertAttention(nn.Module):
         self.self = CoreBertSelfAttention(config)
         self.output = BertSelfOutput(config)
 
-    def forward(self, queries, keys_values, key_mask, query_mask=None):
-        context, received = self.self(queries, keys_values, key_mask, query_mask)
+    def forward(self, queries, keys_values, key_mask, query_mask=None, key_bias=None):
+        context, received = self.self(queries, keys_values, key_mask, query_mask, key_bias)
         return self.output(context, queries), received
 
 
@@ -138,8 +142,8 @@ class CoreBertLayer(nn.Module):
         self.intermediate = BertIntermediate(config)
         self.output = BertOutput(config)
 
-    def forward(self, hidden, keys_values, key_mask, query_mask=None):
-        attended, received = self.attention(hidden, keys_values, key_mask, query_mask)
+    def forward(self, hidden, keys_values, key_mask, query_mask=None, key_bias=None):
+        attended, received = self.attention(hidden, keys_values, key_mask, query_mask, key_bias)
         return self.output(self.intermediate(attended), attended), received
 
 
@@ -254,26 +258,30 @@ class CoreBertEncoder(nn.Module):
         token_mask: torch.Tensor,
         trace: ExplanationTrace | None = None,
         states: list[torch.Tensor] | None = None,
-    ) -> tuple[torch.Tensor, torch.Tensor]:
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
         """hidden (B, N + m, D): document tokens then combination tokens; token_mask (B, N) bool.
 
-        Returns the final hidden states ((B, N, D) without combining, (B, m, D) with it) and
-        kept_kv_counts (B, L): document tokens each layer could attend to (0 from Lc on). A
-        `trace` (explain only) records what the layers knew of each token; `states` (a list)
-        receives the document tokens' states (B, N, D) after each layer before Lc.
+        Returns the final hidden states ((B, N, D) without combining, (B, m, D) with it),
+        kept_kv_counts (B, L): document tokens each layer could attend to (0 from Lc on), and
+        with `proportional_attention` the size of each combined token's group (B, m), else
+        None. A `trace` (explain only) records what the layers knew of each token; `states` (a
+        list) receives the document tokens' states (B, N, D) after each layer before Lc.
         """
         hidden, kept_counts = self.pruning_layers(hidden, token_mask, trace, states)
         if self.config.combine_layer is None:
-            return hidden, kept_counts
+            return hidden, kept_counts, None
         num_positions = token_mask.shape[1]
         hidden, assignment = self.token_combiner(
             hidden[:, :num_positions], hidden[:, num_positions:], token_mask
         )
         if trace is not None:
             trace.combined(assignment)
-        hidden = self.combined_layers(hidden)  # (B, m, D)
+        # The hard assignment's forward values are 0/1: a group's size is a count. Not learned
+        # through (as ToMe's sizes are not).
+        sizes = assignment.sum(dim=-1).detach() if self.config.proportional_attention else None
+        hidden = self.combined_layers(hidden, sizes)  # (B, m, D)
         folded = kept_counts.new_zeros(kept_counts.shape[0], self.num_combined_layers)
-        return hidden, torch.cat([kept_counts, folded], dim=1)
+        return hidden, torch.cat([kept_counts, folded], dim=1), sizes
 
     @property
     def token_combiner(self) -> nn.Module:
@@ -376,14 +384,19 @@ class CoreBertEncoder(nn.Module):
         keys_values = torch.cat([kv.tokens(hidden[:, :num_positions]), combination], dim=1)
         return keys_values, torch.cat([kv.mask, query_mask[:, num_positions:]], dim=1)
 
-    def combined_layers(self, hidden: torch.Tensor) -> torch.Tensor:
-        """Layers Lc+1..L (with `insert_combiner`, Lc..L): plain BERT layers over the m combined
-        tokens. hidden (B, m, D)."""
+    def combined_layers(self, hidden: torch.Tensor, sizes: torch.Tensor | None) -> torch.Tensor:
+        """Layers Lc+1..L (with `insert_combiner`, Lc..L): BERT layers over the m combined
+        tokens, hidden (B, m, D). With group `sizes` (B, m), proportional attention: a key's
+        logits gain log(size), and an empty group is no key (ToMe, tome/patch/timm.py,
+        `ToMeAttention`: `attn + size.log()`)."""
         combine_layer = self.config.combine_layer
         assert combine_layer is not None, "only a model with combining has combined layers"
         first = combine_layer - 1 if self.config.insert_combiner else combine_layer
+        key_mask = key_bias = None
+        if sizes is not None:
+            key_mask, key_bias = sizes > 0, sizes.clamp(min=1.0).log()
         for layer in self.layer[first:]:
-            hidden, _ = layer(hidden, hidden, None)
+            hidden, _ = layer(hidden, hidden, key_mask, key_bias=key_bias)
         return hidden
 
     def prunes_after(self, number: int) -> bool:
@@ -479,17 +492,23 @@ class CoreBertModel(CoreBertPreTrainedModel):
         if self.combination_tokens is not None:
             combination = self.combination_tokens.unsqueeze(0).expand(hidden.shape[0], -1, -1)
             hidden = torch.cat([hidden, combination.to(hidden.dtype)], dim=1)  # (B, N + m, D)
-        hidden, kept_kv_counts = self.encoder(hidden, token_mask, trace, states)
+        hidden, kept_kv_counts, group_sizes = self.encoder(hidden, token_mask, trace, states)
         return CoreBertModelOutput(
             last_hidden_state=hidden,
-            pooled_output=self.pool(hidden, token_mask),
+            pooled_output=self.pool(hidden, token_mask, group_sizes),
             kept_kv_counts=kept_kv_counts,
             explanation=None if trace is None else trace.explanation(),
             hidden_states=None if states is None else tuple(states),
         )
 
-    def pool(self, hidden: torch.Tensor, token_mask: torch.Tensor) -> torch.Tensor:
-        """Mean of the m combined tokens (paper), BERT's pooler on [CLS], or a masked mean."""
+    def pool(
+        self, hidden: torch.Tensor, token_mask: torch.Tensor, group_sizes: torch.Tensor | None
+    ) -> torch.Tensor:
+        """Mean of the m combined tokens (paper; with `group_sizes` (B, m), their mean weighted
+        by group size), BERT's pooler on [CLS], or a masked mean."""
+        if group_sizes is not None:
+            weights = group_sizes.unsqueeze(-1).to(hidden.dtype)
+            return (hidden * weights).sum(dim=1) / weights.sum(dim=1).clamp(min=1.0)
         if self.combination_tokens is not None:
             return hidden.mean(dim=1)
         if self.pooler is not None:

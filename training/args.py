@@ -67,14 +67,21 @@ class ModelArguments:
         "every pretrained layer is kept and layers Lc..L run over the m combined tokens (one "
         "more layer over m tokens). Variants with combining only.",
     )
+    proportional_attention: bool = _option(
+        False,
+        "Beyond the paper: the layers after the combining module weigh each combined token by "
+        "its group's size (ToMe's proportional attention) and the classifier reads their "
+        "size-weighted mean. Variants with combining only.",
+    )
 
     def __post_init__(self):
         if self.combine_layer is not None and self.paper_combine_layer is not None:
             raise ValueError("give --combine-layer or --paper-combine-layer, not both")
-        if self.insert_combiner and not variants.get_variant(self.variant).combining:
-            raise ValueError(
-                f"--insert-combiner needs a variant with combining, not {self.variant}"
-            )
+        combining = variants.get_variant(self.variant).combining
+        for option in ("insert_combiner", "proportional_attention"):
+            if getattr(self, option) and not combining:
+                flag = "--" + option.replace("_", "-")
+                raise ValueError(f"{flag} needs a variant with combining, not {self.variant}")
 
 
 @dataclass

@@ -64,6 +64,7 @@ def variant_kwargs(args: ModelArguments, num_layers: int, pooling: str) -> dict[
     kwargs["combine_layer"] = combine_layer
     kwargs["num_combination_tokens"] = args.num_combination_tokens
     kwargs["insert_combiner"] = args.insert_combiner
+    kwargs["proportional_attention"] = args.proportional_attention
     return kwargs
 
 

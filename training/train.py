@@ -407,6 +407,7 @@ def teacher_for(
             combine_layer=None,
             paper_combine_layer=None,
             insert_combiner=False,
+            proportional_attention=False,
         )
         teacher_recipe = replace(recipe, output_dir=str(teacher_dir), artifact_name=None)
         train(teacher_model, data_args, teacher_recipe, callbacks=callbacks)

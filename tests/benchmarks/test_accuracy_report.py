@@ -71,6 +71,7 @@ def test_readme_table_gives_points_against_bert_and_bolds_misses():
         "`pfc`, Lc = 7, m = 32",
         "`pfc`, Lc = 7, distilled from `bert` with its pooled vector",
         "`pfc`, Lc = 7, distilled from `bert` with its hidden states and its pooled vector",
+        "`pfc`, Lc = 7, proportional attention",
     ]
 
 

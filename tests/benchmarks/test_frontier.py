@@ -367,7 +367,13 @@ def test_a_number_of_combination_tokens_names_the_configuration_and_reaches_trai
     with pytest.raises(StopIteration):
         model_speed.build_variant(Path("weights"), Path("workdir"), shape, config, ())
     assert built == {"variant": "pfc", "prune_queries": False, "combine_layer": 4,
-                     "insert_combiner": False, "num_combination_tokens": 16}  # fmt: skip
+                     "insert_combiner": False, "num_combination_tokens": 16,
+                     "proportional_attention": False}  # fmt: skip
+    built.clear()
+    with pytest.raises(StopIteration):
+        model_speed.build_variant(Path("w"), Path("d"), shape, CONFIGS["pfc-lc7-prop"], ())
+    assert built["proportional_attention"] is True
+    assert CONFIGS["pfc-lc7-prop"].options[-1] == "--proportional-attention"
 
 
 def test_hidden_state_matching_needs_the_teachers_checkpoints_too(tmp_path: Path, calls):
