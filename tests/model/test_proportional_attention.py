@@ -93,3 +93,30 @@ def test_onnx_parity_and_batch_invariance(variant, tmp_path):
     exported = export_and_open(proportional_model(variant), tmp_path)
     assert_onnx_parity(exported, RAGGED_LENGTHS, VOCAB, seed=5)
     assert_batch_invariant(exported[2], RAGGED_LENGTHS, VOCAB, seed=6)
+
+
+@pytest.mark.parametrize("precision", ["int8", "fp16"])
+def test_the_lower_precisions_give_a_document_its_label_alone_or_batched(precision, tmp_path):
+    """int8 quantizes activations per batch, so logits may move a little with the batch (as for
+    every variant, tests/training/test_precisions.py); the label and the budgets may not."""
+    import numpy as np
+    import onnxruntime as ort
+
+    from artifact.files import ONNX_OUTPUT_NAMES
+    from artifact.runtime import softmax
+    from training.precisions import WRITERS
+
+    _, fp32, _ = export_and_open(proportional_model(), tmp_path)
+    lower = tmp_path / f"model.{precision}.onnx"
+    WRITERS[precision](fp32, lower)
+    session = ort.InferenceSession(str(lower), providers=["CPUExecutionProvider"])
+    lengths = [60, 2, 33, 9]
+    input_ids, attention_mask = ragged_batch(lengths, VOCAB, seed=7)
+    feeds = {"input_ids": input_ids.numpy(), "attention_mask": attention_mask.numpy()}
+    logits, kept = session.run(list(ONNX_OUTPUT_NAMES), feeds)
+    for row, length in enumerate(lengths):
+        alone = {name: value[row : row + 1, :length] for name, value in feeds.items()}
+        alone_logits, alone_kept = session.run(list(ONNX_OUTPUT_NAMES), alone)
+        assert alone_logits[0].argmax() == logits[row].argmax()
+        np.testing.assert_allclose(softmax(alone_logits[0]), softmax(logits[row]), atol=1e-2)
+        np.testing.assert_array_equal(alone_kept[0], kept[row])
