@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -30,11 +31,45 @@ HOST = "127.0.0.1"
 SETTINGS_PREFIX = "COREBERT_"
 
 
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+# Ports handed out by free_port in this process: a server binds its port only once it has
+# loaded its model, so until then the same port must not be handed out twice.
+_HANDED_OUT: set[int] = set()
+_LOWEST_PORT = 20000
+
+
+def _ephemeral_range() -> tuple[int, int]:
+    """The kernel's range for ports it picks itself (bind to 0, outgoing connections)."""
+    path = Path("/proc/sys/net/ipv4/ip_local_port_range")
+    if path.exists():
+        low, high = path.read_text().split()
+        return int(low), int(high)
+    return 32768, 60999
+
+
+def _bindable(port: int) -> bool:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((HOST, 0))
-        return sock.getsockname()[1]
+        try:
+            sock.bind((HOST, port))
+        except OSError:
+            return False
+        return True
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on now and nothing else will be given.
+
+    The port lies below the kernel's ephemeral range: a port from bind(0) stays free only until
+    the server binds it, seconds later, and meanwhile the kernel may give it to any outgoing
+    connection (a Prometheus scrape, a health probe). Below that range it picks none itself.
+    """
+    ephemeral_low, ephemeral_high = _ephemeral_range()
+    candidates = [*range(_LOWEST_PORT, ephemeral_low), *range(ephemeral_high + 1, 65536)]
+    random.shuffle(candidates)
+    for port in candidates:
+        if port not in _HANDED_OUT and _bindable(port):
+            _HANDED_OUT.add(port)
+            return port
+    raise RuntimeError(f"no free port on {HOST} outside the ephemeral range")
 
 
 def log_tail(path: Path, lines: int = 40) -> str:
