@@ -42,7 +42,7 @@ def shipped_config() -> str:
     wanted = (variant, layer, "--prune-queries" in argv, "--insert-combiner" in argv)
     for key, config in CONFIGS.items():
         paper_layer = None if config.paper_layer is None else str(config.paper_layer)
-        plain = not (config.distilled or config.proportional)
+        plain = not (config.distilled or config.proportional or config.skip)
         plain = plain and config.keep_ratio is None and config.tokens is None
         if plain and (config.variant, paper_layer, config.frozen, config.inserted) == wanted:
             return key

@@ -192,7 +192,7 @@ def drop_stale_graphs(workdir: Path) -> None:
 
 
 def build_variant(weights: Path, workdir: Path, shape: dict, config, precisions):
-    """Export one `Configuration` (variant, Lc, keep ratio, m, frozen, proportional) at every
+    """Export one `Configuration` (variant, Lc, keep ratio, m, frozen, proportional, skip) at every
     precision; its `CoreBertConfig` (the MAC count reads it)."""
     from model import CoreBertForSequenceClassification, map_paper_layer
     from model.onnx_export import export_onnx
@@ -202,6 +202,7 @@ def build_variant(weights: Path, workdir: Path, shape: dict, config, precisions)
         options["combine_layer"] = map_paper_layer(config.paper_layer, shape["num_hidden_layers"])
         options["insert_combiner"] = config.inserted
         options["proportional_attention"] = config.proportional
+        options["skip_pooling"] = config.skip
         if config.tokens is not None:
             options["num_combination_tokens"] = config.tokens
     if config.keep_ratio is not None:

@@ -47,6 +47,9 @@ class CoreBertConfig(BertConfig):
             added to its attention logits, an empty group masked out), and the classifier reads
             their size-weighted mean, the document's mean when groups are their members' means
             (docs/design.md).
+        skip_pooling: beyond the paper: the classifier reads the mean of two document vectors,
+            the combined tokens' (as without it) and the document tokens' mean as they enter
+            the combining module (a skip around the layers after Lc, docs/design.md).
         variant: accepted only to check a stored config: it must name what the values make.
         problem_type (a `PretrainedConfig` argument): `single_label_classification` (default:
             cross-entropy, softmax) or `multi_label_classification` (binary cross-entropy with
@@ -68,6 +71,7 @@ class CoreBertConfig(BertConfig):
         prune_queries: bool = False,
         insert_combiner: bool = False,
         proportional_attention: bool = False,
+        skip_pooling: bool = False,
         variant: str | None = None,
         **kwargs,
     ):
@@ -83,6 +87,7 @@ class CoreBertConfig(BertConfig):
         self.prune_queries = bool(prune_queries)
         self.insert_combiner = bool(insert_combiner)
         self.proportional_attention = bool(proportional_attention)
+        self.skip_pooling = bool(skip_pooling)
         self._validate()
         if variant is not None and variant != self.variant:
             raise ValueError(
@@ -115,7 +120,7 @@ class CoreBertConfig(BertConfig):
             values.setdefault("pooling", "mean")
         else:
             values["combine_layer"] = None
-            for option in ("insert_combiner", "proportional_attention"):
+            for option in variants.COMBINING_OPTIONS:
                 values[option] = bool(options.get(option, False))
         return cls(**values)
 
@@ -151,6 +156,7 @@ class CoreBertConfig(BertConfig):
             "prune_queries": self.prune_queries,
             "insert_combiner": self.insert_combiner,
             "proportional_attention": self.proportional_attention,
+            "skip_pooling": self.skip_pooling,
         }
 
     def _validate(self) -> None:
@@ -175,9 +181,10 @@ class CoreBertConfig(BertConfig):
             )
         if self.combine_layer is not None:
             self._validate_combining(self.combine_layer)
-        elif self.insert_combiner or self.proportional_attention:
-            option = "insert_combiner" if self.insert_combiner else "proportional_attention"
-            raise ValueError(f"{option} needs combining: set combine_layer")
+        else:
+            for option in variants.COMBINING_OPTIONS:
+                if getattr(self, option):
+                    raise ValueError(f"{option} needs combining: set combine_layer")
 
     def _validate_combining(self, combine_layer: int) -> None:
         if not 1 <= combine_layer <= self.num_hidden_layers:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import torch
 from torch import nn
@@ -230,6 +231,24 @@ class KeyValueSet:
         return KeyValueSet(index=index, mask=slot_mask)
 
 
+def masked_mean(hidden: torch.Tensor, token_mask: torch.Tensor) -> torch.Tensor:
+    """hidden (B, N, D), token_mask (B, N) bool -> the mean of the real tokens (B, D)."""
+    weights = token_mask.unsqueeze(-1).to(hidden.dtype)
+    return (hidden * weights).sum(dim=1) / weights.sum(dim=1).clamp(min=1.0)
+
+
+class EncodedDocument(NamedTuple):
+    """What the encoder hands the pooling: the final hidden states ((B, N, D), or (B, m, D)
+    with combining), the kept key/value counts (B, L), with `proportional_attention` each
+    combined token's group size (B, m), and with `skip_pooling` the document tokens' mean as
+    they entered the combining module (B, D)."""
+
+    hidden: torch.Tensor
+    kept_counts: torch.Tensor
+    group_sizes: torch.Tensor | None = None
+    skip_mean: torch.Tensor | None = None
+
+
 class CoreBertEncoder(nn.Module):
     """Layers 1..Lc-1 attend over a shrinking key/value set; layer Lc combines; the rest see m.
 
@@ -258,22 +277,21 @@ class CoreBertEncoder(nn.Module):
         token_mask: torch.Tensor,
         trace: ExplanationTrace | None = None,
         states: list[torch.Tensor] | None = None,
-    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+    ) -> EncodedDocument:
         """hidden (B, N + m, D): document tokens then combination tokens; token_mask (B, N) bool.
 
-        Returns the final hidden states ((B, N, D) without combining, (B, m, D) with it),
+        Returns the final hidden states ((B, N, D) without combining, (B, m, D) with it), the
         kept_kv_counts (B, L): document tokens each layer could attend to (0 from Lc on), and
-        with `proportional_attention` the size of each combined token's group (B, m), else
-        None. A `trace` (explain only) records what the layers knew of each token; `states` (a
-        list) receives the document tokens' states (B, N, D) after each layer before Lc.
+        what `proportional_attention` and `skip_pooling` pool with (`EncodedDocument`). A
+        `trace` (explain only) records what the layers knew of each token; `states` (a list)
+        receives the document tokens' states (B, N, D) after each layer before Lc.
         """
         hidden, kept_counts = self.pruning_layers(hidden, token_mask, trace, states)
         if self.config.combine_layer is None:
-            return hidden, kept_counts, None
+            return EncodedDocument(hidden, kept_counts)
         num_positions = token_mask.shape[1]
-        hidden, assignment = self.token_combiner(
-            hidden[:, :num_positions], hidden[:, num_positions:], token_mask
-        )
+        documents = hidden[:, :num_positions]
+        hidden, assignment = self.token_combiner(documents, hidden[:, num_positions:], token_mask)
         if trace is not None:
             trace.combined(assignment)
         # The hard assignment's forward values are 0/1: a group's size is a count. Not learned
@@ -281,7 +299,12 @@ class CoreBertEncoder(nn.Module):
         sizes = assignment.sum(dim=-1).detach() if self.config.proportional_attention else None
         hidden = self.combined_layers(hidden, sizes)  # (B, m, D)
         folded = kept_counts.new_zeros(kept_counts.shape[0], self.num_combined_layers)
-        return hidden, torch.cat([kept_counts, folded], dim=1), sizes
+        return EncodedDocument(
+            hidden,
+            torch.cat([kept_counts, folded], dim=1),
+            group_sizes=sizes,
+            skip_mean=masked_mean(documents, token_mask) if self.config.skip_pooling else None,
+        )
 
     @property
     def token_combiner(self) -> nn.Module:
@@ -492,29 +515,29 @@ class CoreBertModel(CoreBertPreTrainedModel):
         if self.combination_tokens is not None:
             combination = self.combination_tokens.unsqueeze(0).expand(hidden.shape[0], -1, -1)
             hidden = torch.cat([hidden, combination.to(hidden.dtype)], dim=1)  # (B, N + m, D)
-        hidden, kept_kv_counts, group_sizes = self.encoder(hidden, token_mask, trace, states)
+        encoded = self.encoder(hidden, token_mask, trace, states)
         return CoreBertModelOutput(
-            last_hidden_state=hidden,
-            pooled_output=self.pool(hidden, token_mask, group_sizes),
-            kept_kv_counts=kept_kv_counts,
+            last_hidden_state=encoded.hidden,
+            pooled_output=self.pool(encoded, token_mask),
+            kept_kv_counts=encoded.kept_counts,
             explanation=None if trace is None else trace.explanation(),
             hidden_states=None if states is None else tuple(states),
         )
 
-    def pool(
-        self, hidden: torch.Tensor, token_mask: torch.Tensor, group_sizes: torch.Tensor | None
-    ) -> torch.Tensor:
-        """Mean of the m combined tokens (paper; with `group_sizes` (B, m), their mean weighted
-        by group size), BERT's pooler on [CLS], or a masked mean."""
-        if group_sizes is not None:
-            weights = group_sizes.unsqueeze(-1).to(hidden.dtype)
-            return (hidden * weights).sum(dim=1) / weights.sum(dim=1).clamp(min=1.0)
-        if self.combination_tokens is not None:
-            return hidden.mean(dim=1)
-        if self.pooler is not None:
-            return self.pooler(hidden)
-        weights = token_mask.unsqueeze(-1).to(hidden.dtype)
-        return (hidden * weights).sum(dim=1) / weights.sum(dim=1).clamp(min=1.0)
+    def pool(self, encoded: EncodedDocument, token_mask: torch.Tensor) -> torch.Tensor:
+        """Mean of the m combined tokens (paper; with group sizes, their mean weighted by group
+        size; with a skip mean, averaged with it), BERT's pooler on [CLS], or a masked mean."""
+        hidden = encoded.hidden
+        if self.combination_tokens is None:
+            return masked_mean(hidden, token_mask) if self.pooler is None else self.pooler(hidden)
+        if encoded.group_sizes is None:
+            pooled = hidden.mean(dim=1)
+        else:
+            weights = encoded.group_sizes.unsqueeze(-1).to(hidden.dtype)
+            pooled = (hidden * weights).sum(dim=1) / weights.sum(dim=1).clamp(min=1.0)
+        if encoded.skip_mean is None:
+            return pooled
+        return (pooled + encoded.skip_mean) / 2
 
 
 class CoreBertForSequenceClassification(CoreBertPreTrainedModel):

@@ -20,6 +20,9 @@ DEFAULT_ALPHA_CUTS = (0.01, 0.9)
 DEFAULT_NUM_COMBINATION_TOKENS = 8
 DEFAULT_PAPER_COMBINE_LAYER = 11  # the paper's most accurate Lc, of 12 layers
 DEFAULT_GUMBEL_TAU = 1.0
+# Options beyond the paper that change only what happens at and after Lc: variants with
+# combining only (`CoreBertConfig` and `python -m training train` name them alike).
+COMBINING_OPTIONS = ("insert_combiner", "proportional_attention", "skip_pooling")
 
 
 @dataclass(frozen=True)

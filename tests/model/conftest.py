@@ -67,3 +67,29 @@ def assert_onnx_parity(exported, lengths: list[int], vocab_size: int, seed: int)
     input_ids, attention_mask = ragged_batch(lengths, vocab_size, seed=seed)
     report = check_onnx_parity(model, path, input_ids, attention_mask, session=session)
     assert report.passed, report
+
+
+def assert_lower_precision_labels_batch_invariant(model, precision: str, folder, vocab_size: int):
+    """The `precision` (int8, fp16) graph of `model` gives each document of a ragged batch, alone,
+    its batched label, budgets and probabilities to 1e-2. int8 quantizes activations per batch,
+    so logits may move a little with the batch (as for every variant,
+    tests/training/test_precisions.py); the label and the budgets may not."""
+    import onnxruntime as ort
+
+    from artifact.runtime import softmax
+    from training.precisions import WRITERS
+
+    _, fp32, _ = export_and_open(model, folder)
+    lower = folder / f"model.{precision}.onnx"
+    WRITERS[precision](fp32, lower)
+    session = ort.InferenceSession(str(lower), providers=["CPUExecutionProvider"])
+    lengths = [60, 2, 33, 9]
+    input_ids, attention_mask = ragged_batch(lengths, vocab_size, seed=7)
+    feeds = {"input_ids": input_ids.numpy(), "attention_mask": attention_mask.numpy()}
+    logits, kept = session.run(list(ONNX_OUTPUT_NAMES), feeds)
+    for row, length in enumerate(lengths):
+        alone = {name: value[row : row + 1, :length] for name, value in feeds.items()}
+        alone_logits, alone_kept = session.run(list(ONNX_OUTPUT_NAMES), alone)
+        assert alone_logits[0].argmax() == logits[row].argmax()
+        np.testing.assert_allclose(softmax(alone_logits[0]), softmax(logits[row]), atol=1e-2)
+        np.testing.assert_array_equal(alone_kept[0], kept[row])

@@ -4,23 +4,17 @@ its group's size, and the classifier reads their size-weighted mean.
 The independent reference is ToMe's own reading of a merged token: it stands for its group, so
 attention over the m combined tokens with log(size) added to their logits is plain attention
 over the sequence in which each combined token appears size times (an empty group not at all),
-and the size-weighted mean is that sequence's plain mean. Checked besides like the other
-variants: ONNX parity and batch invariance in ONNX Runtime.
+and the size-weighted mean is that sequence's plain mean. Its graphs' parity and batch
+invariance: tests/model/test_combining_options.py.
 """
 
 import pytest
 import torch
 
-from model import CoreBertConfig
 from tests.factories import make_tiny_model, tiny_config_kwargs
 from tests.model.conftest import (
-    RAGGED_LENGTHS,
-    assert_batch_invariant,
-    assert_onnx_parity,
-    export_and_open,
     ragged_batch,
 )
-from training.args import ModelArguments
 
 VOCAB = tiny_config_kwargs()["vocab_size"]
 COMBINE_LAYER = 3  # of the tiny model's 5
@@ -77,46 +71,3 @@ def test_the_paper_layout_reads_its_combined_tokens_otherwise():
     with torch.no_grad():
         reference, _ = unmerged_logits(model, input_ids)
         assert not torch.allclose(paper(input_ids=input_ids).logits, reference, atol=1e-3)
-
-
-def test_it_needs_combining_and_is_recorded():
-    with pytest.raises(ValueError, match="proportional_attention needs combining"):
-        CoreBertConfig(proportional_attention=True)
-    with pytest.raises(ValueError, match="--proportional-attention needs a variant with combining"):
-        ModelArguments(variant="pf", proportional_attention=True)
-    assert proportional_model().config.method_options()["proportional_attention"] is True
-    assert make_tiny_model("pfc").config.method_options()["proportional_attention"] is False
-
-
-@pytest.mark.parametrize("variant", ["c", "pfc"])
-def test_onnx_parity_and_batch_invariance(variant, tmp_path):
-    exported = export_and_open(proportional_model(variant), tmp_path)
-    assert_onnx_parity(exported, RAGGED_LENGTHS, VOCAB, seed=5)
-    assert_batch_invariant(exported[2], RAGGED_LENGTHS, VOCAB, seed=6)
-
-
-@pytest.mark.parametrize("precision", ["int8", "fp16"])
-def test_the_lower_precisions_give_a_document_its_label_alone_or_batched(precision, tmp_path):
-    """int8 quantizes activations per batch, so logits may move a little with the batch (as for
-    every variant, tests/training/test_precisions.py); the label and the budgets may not."""
-    import numpy as np
-    import onnxruntime as ort
-
-    from artifact.files import ONNX_OUTPUT_NAMES
-    from artifact.runtime import softmax
-    from training.precisions import WRITERS
-
-    _, fp32, _ = export_and_open(proportional_model(), tmp_path)
-    lower = tmp_path / f"model.{precision}.onnx"
-    WRITERS[precision](fp32, lower)
-    session = ort.InferenceSession(str(lower), providers=["CPUExecutionProvider"])
-    lengths = [60, 2, 33, 9]
-    input_ids, attention_mask = ragged_batch(lengths, VOCAB, seed=7)
-    feeds = {"input_ids": input_ids.numpy(), "attention_mask": attention_mask.numpy()}
-    logits, kept = session.run(list(ONNX_OUTPUT_NAMES), feeds)
-    for row, length in enumerate(lengths):
-        alone = {name: value[row : row + 1, :length] for name, value in feeds.items()}
-        alone_logits, alone_kept = session.run(list(ONNX_OUTPUT_NAMES), alone)
-        assert alone_logits[0].argmax() == logits[row].argmax()
-        np.testing.assert_allclose(softmax(alone_logits[0]), softmax(logits[row]), atol=1e-2)
-        np.testing.assert_array_equal(alone_kept[0], kept[row])
