@@ -73,12 +73,18 @@ class ModelArguments:
         "its group's size (ToMe's proportional attention) and the classifier reads their "
         "size-weighted mean. Variants with combining only.",
     )
+    skip_pooling: bool = _option(
+        False,
+        "Beyond the paper: the classifier reads the mean of the combined tokens averaged with "
+        "the document tokens' mean as they enter the combining module (a skip around the "
+        "layers after it). Variants with combining only.",
+    )
 
     def __post_init__(self):
         if self.combine_layer is not None and self.paper_combine_layer is not None:
             raise ValueError("give --combine-layer or --paper-combine-layer, not both")
         combining = variants.get_variant(self.variant).combining
-        for option in ("insert_combiner", "proportional_attention"):
+        for option in variants.COMBINING_OPTIONS:
             if getattr(self, option) and not combining:
                 flag = "--" + option.replace("_", "-")
                 raise ValueError(f"{flag} needs a variant with combining, not {self.variant}")

@@ -48,7 +48,7 @@ def variant_kwargs(args: ModelArguments, num_layers: int, pooling: str) -> dict[
 
     `pooling` applies to the variants without combining (the others pool the combined tokens).
     """
-    from model.variants import get_variant, map_paper_layer
+    from model.variants import COMBINING_OPTIONS, get_variant, map_paper_layer
 
     kwargs: dict[str, Any] = {
         "variant": args.variant,
@@ -63,8 +63,8 @@ def variant_kwargs(args: ModelArguments, num_layers: int, pooling: str) -> dict[
         combine_layer = map_paper_layer(args.paper_combine_layer, num_layers)
     kwargs["combine_layer"] = combine_layer
     kwargs["num_combination_tokens"] = args.num_combination_tokens
-    kwargs["insert_combiner"] = args.insert_combiner
-    kwargs["proportional_attention"] = args.proportional_attention
+    for option in COMBINING_OPTIONS:
+        kwargs[option] = getattr(args, option)
     return kwargs
 
 

@@ -14,8 +14,9 @@ from training.splits import DataSplits, make_splits
 HUB_VALIDATION_SPLITS = ("validation", "valid", "dev")
 
 
-def load_splits(args: DataArguments) -> DataSplits:
-    """Load the documents `args` names and split them (training.splits explains how)."""
+def load_splits(args: DataArguments, transfer_samples: int = 0) -> DataSplits:
+    """Load the documents `args` names and split them, with a transfer set of
+    `transfer_samples` documents when asked (training.splits explains how)."""
     if args.dataset in CORPORA:
         corpus = load_corpus(args.dataset)
         train, validation, test = corpus.train, None, corpus.test
@@ -56,6 +57,7 @@ def load_splits(args: DataArguments) -> DataSplits:
         max_test_samples=args.max_test_samples,
         description=description,
         multi_label=args.multi_label,
+        transfer_samples=transfer_samples,
     )
 
 

@@ -11,7 +11,10 @@ layers that prune learn to keep BERT's token representations. That term needs th
 PyTorch, run on every training batch. With `--distill-pooled-weight` a > 0 it adds a x the mean
 squared error between the vectors the two classifiers read (the student's mean of its combined
 tokens, the teacher's pooled document; beyond the paper, docs/design.md), from the same teacher
-pass. For a multi-label model the soft term is the binary
+pass. With `--distill-transfer-samples` N the student also trains on N more documents of the
+training split, outside the labelled subset, through the teacher's terms alone: their labels
+are never read (a transfer set, as Hinton et al. distil on; the hard term is the mean over the
+labelled examples of a batch). For a multi-label model the soft term is the binary
 cross-entropy against the teacher's sigmoid(teacher / T). The teacher is a run directory, an
 exported artifact or a checkpoint with the same labels and tokenizer; `--teacher auto` trains the
 `bert` variant first, in OUTPUT_DIR/teacher. Teacher logits are computed once per training
@@ -39,6 +42,9 @@ TEACHER_DIR = "teacher"  # OUTPUT_DIR/teacher: the run `--teacher auto` trains
 LOGITS_FILE = "teacher_logits.npy"
 LOGITS_KEY_FILE = "teacher_logits.json"  # what the cached logits were computed from
 AUTO = "auto"
+# The class id of a transfer-set example: cross-entropy's own `ignore_index`, so the hard term
+# skips it.
+UNLABELLED = -100
 
 
 @dataclass
@@ -85,6 +91,25 @@ class DistillationArguments:
         },
     )
 
+    distill_transfer_samples: int = field(
+        default=0,
+        metadata={
+            "help": "Also train on this many more documents of the training split, beyond the "
+            "--max-train-samples subset, through the teacher alone: their labels are never "
+            "read (a transfer set). 0: off. Single-label data only."
+        },
+    )
+
+    distill_transfer_file: str | None = field(
+        default=None,
+        metadata={
+            "help": "Also train on the documents of this file (CSV/TSV, JSON Lines or Parquet; "
+            "only --text-column is read) through the teacher alone: a transfer set of unlabelled "
+            "documents, beside --distill-transfer-samples' or instead of it. A document whose "
+            "text is also in the validation or test split is an error. Single-label data only."
+        },
+    )
+
     def __post_init__(self):
         if self.distill_from and self.teacher:
             raise ValueError("give --distill-from or --teacher auto, not both")
@@ -100,6 +125,16 @@ class DistillationArguments:
             raise ValueError(
                 f"--distill-pooled-weight must be >= 0, got {self.distill_pooled_weight}"
             )
+        if self.distill_transfer_samples < 0:
+            raise ValueError(
+                f"--distill-transfer-samples must be >= 0, got {self.distill_transfer_samples}"
+            )
+        for option, value in (
+            ("--distill-transfer-samples", self.distill_transfer_samples),
+            ("--distill-transfer-file", self.distill_transfer_file),
+        ):
+            if value and not self.enabled:
+                raise ValueError(f"{option} needs a teacher (--distill-from or --teacher auto)")
 
     @property
     def enabled(self) -> bool:
@@ -118,6 +153,8 @@ class DistillationArguments:
             "temperature": self.distill_temperature,
             "hidden_weight": self.distill_hidden_weight,
             "pooled_weight": self.distill_pooled_weight,
+            "transfer_samples": self.distill_transfer_samples,
+            "transfer_file": self.distill_transfer_file,
         }
 
 
@@ -130,7 +167,8 @@ def distillation_loss(
     multi_label: bool = False,
 ) -> torch.Tensor:
     """(1 - w) x the hard-label loss + w x T^2 x the soft loss; logits (B, C), labels (B,) class
-    ids or (B, C) 0/1 targets. A batch mean, like the model's own loss."""
+    ids or (B, C) 0/1 targets. A batch mean, like the model's own loss; the hard term's mean is
+    over the labelled examples (a transfer-set example's class id is `UNLABELLED`)."""
     scaled_student, scaled_teacher = student / temperature, teacher / temperature
     if multi_label:
         hard = functional.binary_cross_entropy_with_logits(student, labels.to(student.dtype))
@@ -140,7 +178,10 @@ def distillation_loss(
             scaled_teacher, torch.sigmoid(scaled_teacher)
         )  # minus the teacher's own entropy: a KL, 0 when the student matches
     else:
-        hard = functional.cross_entropy(student, labels)
+        labelled = (labels != UNLABELLED).sum().clamp(min=1)
+        hard = functional.cross_entropy(
+            student, labels, ignore_index=UNLABELLED, reduction="sum"
+        ) / labelled.to(student.dtype)
         soft = functional.kl_div(
             functional.log_softmax(scaled_student, dim=-1),
             functional.log_softmax(scaled_teacher, dim=-1),

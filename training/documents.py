@@ -60,12 +60,7 @@ def make_document(
     its separator.
     """
     text_column, label_column = columns
-    if not isinstance(text, str):
-        raise DataError(
-            f"{file}: row {row}: text in column {text_column!r} is {_describe(text)}, not a string"
-        )
-    if not text.strip():
-        raise DataError(f"{file}: row {row}: empty text in column {text_column!r}")
+    check_text(text, file=file, row=row, column=text_column)
     if label_set is not None:
         labels = label_set.parse(label, file=file, row=row, column=label_column)
     elif isinstance(label, list | tuple):
@@ -76,6 +71,21 @@ def make_document(
     else:
         labels = (label_name(label, file=file, row=row, column=label_column),)
     return Document(text=text, labels=labels, file=file, row=row)
+
+
+def make_unlabelled_document(text: Any, *, file: str, row: int, column: str = "text") -> Document:
+    """A document without a label (a transfer set's): its text is checked as a labelled one's."""
+    check_text(text, file=file, row=row, column=column)
+    return Document(text=text, labels=(), file=file, row=row)
+
+
+def check_text(text: Any, *, file: str, row: int, column: str) -> None:
+    if not isinstance(text, str):
+        raise DataError(
+            f"{file}: row {row}: text in column {column!r} is {_describe(text)}, not a string"
+        )
+    if not text.strip():
+        raise DataError(f"{file}: row {row}: empty text in column {column!r}")
 
 
 @dataclass(frozen=True)

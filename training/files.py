@@ -1,4 +1,5 @@
-"""Labelled documents from CSV/TSV, JSON Lines and Parquet files with configurable columns.
+"""Documents from CSV/TSV, JSON Lines and Parquet files with configurable columns: labelled,
+or unlabelled (a transfer set's, which has a text column only).
 
 Rows are numbered from 1 without the header (CSV, Parquet) or by line (JSON Lines), and each
 problem is reported as a `DataError` naming the file, the row and what is wrong.
@@ -11,7 +12,13 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from training.documents import DataError, Document, LabelSetOptions, make_document
+from training.documents import (
+    DataError,
+    Document,
+    LabelSetOptions,
+    make_document,
+    make_unlabelled_document,
+)
 
 SUFFIXES = {
     ".csv": "csv",
@@ -32,6 +39,39 @@ def read_documents(
     """Every row of `path` as a `Document`; the format follows the file's suffix. With
     `label_set` the label column holds label sets (multi-label data)."""
     path = Path(path)
+    columns = (text_column, label_column)
+    return _nonempty(
+        path,
+        [
+            make_document(
+                row.get(text_column),
+                row.get(label_column),
+                file=str(path),
+                row=number,
+                columns=columns,
+                label_set=label_set,
+            )
+            for number, row in _rows(path, columns)
+        ],
+    )
+
+
+def read_unlabelled_documents(path: str | Path, text_column: str) -> list[Document]:
+    """Every row of `path` as a `Document` without a label; only `text_column` is read."""
+    path = Path(path)
+    return _nonempty(
+        path,
+        [
+            make_unlabelled_document(
+                row.get(text_column), file=str(path), row=number, column=text_column
+            )
+            for number, row in _rows(path, (text_column,))
+        ],
+    )
+
+
+def _rows(path: Path, columns: tuple[str, ...]) -> Iterator[tuple[int, dict[str, Any]]]:
+    """(row number, {column: cell}) of `path` in its format, after checking it can be read."""
     kind = SUFFIXES.get(path.suffix.lower())
     if kind is None:
         raise DataError(
@@ -40,24 +80,16 @@ def read_documents(
     if not path.is_file():
         raise DataError(f"{path}: no such file")
     reader = {"csv": _csv_rows, "tsv": _csv_rows, "jsonl": _jsonl_rows, "parquet": _parquet_rows}
-    columns = (text_column, label_column)
-    documents = [
-        make_document(
-            row.get(text_column),
-            row.get(label_column),
-            file=str(path),
-            row=number,
-            columns=columns,
-            label_set=label_set,
-        )
-        for number, row in reader[kind](path, columns)
-    ]
+    return reader[kind](path, columns)
+
+
+def _nonempty(path: Path, documents: list[Document]) -> list[Document]:
     if not documents:
         raise DataError(f"{path}: no rows")
     return documents
 
 
-def _check_columns(path: Path, present: list[str], columns: tuple[str, str], where: str = ""):
+def _check_columns(path: Path, present: list[str], columns: tuple[str, ...], where: str = ""):
     missing = [column for column in columns if column not in present]
     if missing:
         raise DataError(
@@ -66,7 +98,7 @@ def _check_columns(path: Path, present: list[str], columns: tuple[str, str], whe
         )
 
 
-def _csv_rows(path: Path, columns: tuple[str, str]) -> Iterator[tuple[int, dict[str, Any]]]:
+def _csv_rows(path: Path, columns: tuple[str, ...]) -> Iterator[tuple[int, dict[str, Any]]]:
     import pandas as pd
 
     separator = "\t" if path.suffix.lower() == ".tsv" else ","
@@ -77,12 +109,12 @@ def _csv_rows(path: Path, columns: tuple[str, str]) -> Iterator[tuple[int, dict[
     except (UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError, OSError) as error:
         raise DataError(f"{path}: unreadable {path.suffix[1:].upper()} file: {error}") from error
     _check_columns(path, list(frame.columns), columns)
-    texts, labels = frame[columns[0]].tolist(), frame[columns[1]].tolist()
-    for index, (text, label) in enumerate(zip(texts, labels, strict=True)):
-        yield index + 1, {columns[0]: text, columns[1]: label}
+    cells = zip(*(frame[column].tolist() for column in columns), strict=True)
+    for index, row in enumerate(cells):
+        yield index + 1, dict(zip(columns, row, strict=True))
 
 
-def _jsonl_rows(path: Path, columns: tuple[str, str]) -> Iterator[tuple[int, dict[str, Any]]]:
+def _jsonl_rows(path: Path, columns: tuple[str, ...]) -> Iterator[tuple[int, dict[str, Any]]]:
     try:
         lines = path.read_text(encoding="utf-8").splitlines()
     except (UnicodeDecodeError, OSError) as error:
@@ -101,7 +133,7 @@ def _jsonl_rows(path: Path, columns: tuple[str, str]) -> Iterator[tuple[int, dic
         yield number, row
 
 
-def _parquet_rows(path: Path, columns: tuple[str, str]) -> Iterator[tuple[int, dict[str, Any]]]:
+def _parquet_rows(path: Path, columns: tuple[str, ...]) -> Iterator[tuple[int, dict[str, Any]]]:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -110,7 +142,5 @@ def _parquet_rows(path: Path, columns: tuple[str, str]) -> Iterator[tuple[int, d
     except (pa.ArrowException, OSError) as error:
         raise DataError(f"{path}: unreadable Parquet file: {error}") from error
     _check_columns(path, table.column_names, columns)
-    texts = table.column(columns[0]).to_pylist()
-    labels = table.column(columns[1]).to_pylist()
-    for index, (text, label) in enumerate(zip(texts, labels, strict=True)):
-        yield index + 1, {columns[0]: text, columns[1]: label}
+    for index, row in enumerate(table.select(list(columns)).to_pylist()):
+        yield index + 1, row

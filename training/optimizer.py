@@ -67,11 +67,13 @@ class CoreBertTrainer(Trainer):
         if teacher is None or self.distillation is None:
             return super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
         matching = self.hidden_teacher is not None  # built when a state term is on
+        # The labels go to the distillation loss alone: a transfer-set example has none.
+        labels = inputs.pop("labels")
         outputs = model(**inputs, output_hidden_states=matching)
         loss = distillation_loss(
             outputs.logits,
             teacher.to(outputs.logits.dtype),
-            inputs["labels"],
+            labels,
             self.distillation.distill_weight,
             self.distillation.distill_temperature,
             multi_label=self.model.config.problem_type == "multi_label_classification",

@@ -4,7 +4,12 @@ Order of operations, so that each split depends only on what it must:
 1. a source without a test split gives up `test_fraction` of its training documents (seeded by
    `split_seed` alone: every variant and training seed is scored on the same documents);
 2. a source without a validation split gives up `validation_fraction` of what is left;
-3. `max_*_samples` take stratified subsets of each split.
+3. `max_*_samples` take stratified subsets of each split;
+4. with `transfer_samples`, a stratified subset of the training documents step 3 left out is the
+   transfer set: documents a distilled student learns from through its teacher alone (their
+   labels are never read; training/distillation.py);
+5. `with_transfer_documents` adds unlabelled documents from elsewhere (a file) to the transfer
+   set, refusing any whose text the model is validated or scored on.
 """
 
 from __future__ import annotations
@@ -13,7 +18,7 @@ import hashlib
 import json
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -30,6 +35,8 @@ class DataSplits:
     label_names: list[str]
     description: dict = field(default_factory=dict)
     multi_label: bool = False
+    # Unlabelled for training: what only a teacher speaks for (not a split of the artifact).
+    transfer: list[Document] = field(default_factory=list)
 
     def label_ids(self, documents: Sequence[Document]) -> list[int]:
         index = {name: i for i, name in enumerate(self.label_names)}
@@ -76,8 +83,39 @@ class DataSplits:
         }
 
     def record(self) -> dict:
-        """Contents of split.json: the description plus every document id of every split."""
-        return {**self.describe(), "documents": self.document_ids()}
+        """Contents of split.json: the description plus every document id of every split (and
+        of the transfer set, when there is one)."""
+        documents = self.document_ids()
+        if self.transfer:
+            documents["transfer"] = [document.doc_id for document in self.transfer]
+        return {**self.describe(), "documents": documents}
+
+
+def with_transfer_documents(
+    splits: DataSplits, documents: Sequence[Document], source: str
+) -> DataSplits:
+    """`splits` whose transfer set also holds `documents` (from `source`, recorded): an error
+    names the first whose text, up to whitespace, is a validation or test document's, since the
+    teacher's logits on it would leak that split into training."""
+    held_out = {
+        _normalised(document.text): f"{name} document {document.doc_id}"
+        for name in ("validation", "test")
+        for document in splits.parts()[name]
+    }
+    for document in documents:
+        seen = held_out.get(_normalised(document.text))
+        if seen is not None:
+            raise DataError(
+                f"{document.file}: row {document.row}: the same text as {seen}; a transfer set "
+                f"must not hold documents the model is validated or scored on"
+            )
+    description = {**splits.description, "transfer_file": source}
+    description["transfer_file_documents"] = len(documents)
+    return replace(splits, transfer=[*splits.transfer, *documents], description=description)
+
+
+def _normalised(text: str) -> str:
+    return " ".join(text.split())
 
 
 def make_splits(
@@ -93,8 +131,10 @@ def make_splits(
     max_test_samples: int | None = None,
     description: dict | None = None,
     multi_label: bool = False,
+    transfer_samples: int = 0,
 ) -> DataSplits:
-    """Complete the missing splits, check the labels, take the subsets (see module docstring)."""
+    """Complete the missing splits, check the labels, take the subsets and the transfer set
+    (see module docstring)."""
     held_out = []
     if test is None:
         train, test = holdout(train, test_fraction, split_seed)
@@ -102,7 +142,9 @@ def make_splits(
     if validation is None:
         train, validation = holdout(train, validation_fraction, split_seed + 1)
         held_out.append("validation")
-    train = subset(train, max_train_samples, split_seed + 2)
+    labelled = subset(train, max_train_samples, split_seed + 2)
+    transfer = transfer_set(train, labelled, transfer_samples, split_seed + 5)
+    train = labelled
     validation = subset(validation, max_eval_samples, split_seed + 3)
     test = subset(test, max_test_samples, split_seed + 4)
     label_names = check_labels(train, {"validation": validation, "test": test}, multi_label)
@@ -116,8 +158,29 @@ def make_splits(
         "max_test_samples": max_test_samples,
         "multi_label": multi_label,
     }
+    if transfer_samples:
+        settings["transfer_samples"] = len(transfer)
     description = {**(description or {}), **settings}
-    return DataSplits(train, validation, test, label_names, description, multi_label)
+    return DataSplits(train, validation, test, label_names, description, multi_label, transfer)
+
+
+def transfer_set(
+    train: list[Document], labelled: list[Document], size: int, seed: int
+) -> list[Document]:
+    """At most `size` of the training documents not in `labelled`, stratified like a subset;
+    an error when `size` asks for more than are left (a transfer set must not repeat the
+    labelled documents)."""
+    if size <= 0:
+        return []
+    chosen = {id(document) for document in labelled}
+    left = [document for document in train if id(document) not in chosen]
+    if size > len(left):
+        raise DataError(
+            f"a transfer set of {size} documents needs that many training documents beyond the "
+            f"{len(labelled)} trained on; {len(left)} are left (lower --max-train-samples or "
+            f"--distill-transfer-samples)"
+        )
+    return subset(left, size, seed)
 
 
 def check_labels(

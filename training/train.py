@@ -33,6 +33,7 @@ from artifact.problem import MULTI_LABEL, LabelRule
 from artifact.runtime import OnnxClassifier
 from artifact.tokenization import encode_windows, pad_batch, pad_token_id
 from artifact.truncation import Truncation
+from model import variants
 from training.args import DataArguments, ModelArguments, RecipeArguments
 from training.artifact import (
     build_metadata,
@@ -46,6 +47,7 @@ from training.checkpointing import CheckpointTimer, TrainingClock, last_complete
 from training.data import load_splits
 from training.distillation import (
     TEACHER_DIR,
+    UNLABELLED,
     DistillationArguments,
     HiddenStateTeacher,
     cached_teacher_logits,
@@ -54,10 +56,11 @@ from training.distillation import (
 )
 from training.documents import Document
 from training.evaluate import score_with_probabilities
+from training.files import read_unlabelled_documents
 from training.optimizer import CoreBertTrainer
 from training.precisions import export_precisions, pytorch_probabilities
 from training.quality import quality_metrics
-from training.splits import DataSplits
+from training.splits import DataSplits, with_transfer_documents
 from training.thresholds import Thresholds, run_thresholds
 
 logger = logging.getLogger(__name__)
@@ -180,15 +183,18 @@ def encode_split(
     splits: DataSplits,
     max_length: int,
     truncation: Truncation,
+    labelled: bool = True,
 ) -> EncodedDocuments:
     """The split's documents as the model reads them under `truncation`: one sequence each, or
     with chunks one example per window, each with its document's label (so the model learns to
-    classify any window the service will average over, not only the first)."""
+    classify any window the service will average over, not only the first). Not `labelled` (a
+    transfer set): every example's class id is `UNLABELLED`."""
     texts = [document.text for document in documents]
     sequences: list[list[int]] = []
     labels: list = []
     read = encode_windows(tokenizer, texts, truncation, max_length)
-    for windows, label in zip(read, splits.targets(documents), strict=True):
+    targets = splits.targets(documents) if labelled else [UNLABELLED] * len(documents)
+    for windows, label in zip(read, targets, strict=True):
         sequences.extend(window.tolist() for window in windows.windows)
         labels.extend([label] * windows.num_windows)
     return EncodedDocuments(sequences, labels)
@@ -209,7 +215,7 @@ def train(
     truncation = data_args.truncation_policy()
     truncation.check(recipe.max_length)
     set_seed(recipe.seed)
-    splits = load_splits(data_args)
+    splits = training_splits(data_args, distillation)
     logger.info("documents per split: %s, %d classes", splits.sizes(), len(splits.label_names))
     tokenizer = load_tokenizer(resolve_base_model(model_args))
     model, new_parameter_names = load_classifier(
@@ -223,6 +229,13 @@ def train(
     timed = recipe.save_steps is None and recipe.save_minutes > 0
     timer = [CheckpointTimer(recipe.save_minutes)] if timed else []
     train_examples = encode_split(tokenizer, splits.train, splits, recipe.max_length, truncation)
+    if splits.transfer:
+        transfer = encode_split(
+            tokenizer, splits.transfer, splits, recipe.max_length, truncation, labelled=False
+        )
+        train_examples = EncodedDocuments(
+            train_examples.sequences + transfer.sequences, train_examples.labels + transfer.labels
+        )
     hidden_teacher = None
     if distillation is not None and distillation.enabled:
         teacher = teacher_for(distillation, model_args, data_args, recipe, callbacks)
@@ -261,6 +274,33 @@ def train(
     return export_and_score(
         trainer, tokenizer, splits, model_args, data_args, recipe, training_time_s, resume_from
     )
+
+
+def training_splits(
+    data_args: DataArguments, distillation: DistillationArguments | None
+) -> DataSplits:
+    """The run's splits, with the transfer set a distilling run asks for (from the training
+    split, from a file, or both)."""
+    splits = load_splits(data_args, transfer_samples(distillation, data_args))
+    path = distillation.distill_transfer_file if distillation and distillation.enabled else None
+    if path:
+        documents = read_unlabelled_documents(path, data_args.text_column)
+        splits = with_transfer_documents(splits, documents, path)
+    return splits
+
+
+def transfer_samples(distillation: DistillationArguments | None, data_args: DataArguments) -> int:
+    """The transfer set's size a distilling run asks for (0 for any other run); an error when
+    a multi-label run asks for a transfer set at all."""
+    if distillation is None or not distillation.enabled:
+        return 0
+    for option, value in (
+        ("--distill-transfer-samples", distillation.distill_transfer_samples),
+        ("--distill-transfer-file", distillation.distill_transfer_file),
+    ):
+        if value and data_args.multi_label:
+            raise ValueError(f"{option} is for single-label data, not --multi-label")
+    return distillation.distill_transfer_samples
 
 
 def run_directory(recipe: RecipeArguments) -> Path:
@@ -401,13 +441,9 @@ def teacher_for(
     teacher_dir = run_directory(recipe) / TEACHER_DIR
     if not (teacher_dir / "artifact" / METADATA_FILE).is_file():
         logger.info("training the teacher (bert) in %s", teacher_dir)
+        plain: dict[str, Any] = dict.fromkeys(variants.COMBINING_OPTIONS, False)
         teacher_model = replace(
-            model_args,
-            variant="bert",
-            combine_layer=None,
-            paper_combine_layer=None,
-            insert_combiner=False,
-            proportional_attention=False,
+            model_args, variant="bert", combine_layer=None, paper_combine_layer=None, **plain
         )
         teacher_recipe = replace(recipe, output_dir=str(teacher_dir), artifact_name=None)
         train(teacher_model, data_args, teacher_recipe, callbacks=callbacks)

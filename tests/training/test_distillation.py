@@ -157,6 +157,8 @@ def test_teacher_auto_trains_bert_first_then_distils_and_records_it(
         "temperature": 2.0,
         "hidden_weight": 0.0,
         "pooled_weight": 0.0,
+        "transfer_samples": 0,
+        "transfer_file": None,
     }
     cached = np.load(run / distillation.LOGITS_FILE)
     assert cached.shape[1] == 3 and np.isfinite(cached).all()
