@@ -60,7 +60,7 @@ from benchmarks.accuracy_plan import (  # noqa: E402
     PLAN,
     PLANS,
     RUN_ORDER,
-    TEACHER_CONFIG,
+    TEACHER_CONFIGS,
     Configuration,
     Piece,
     Settings,
@@ -87,6 +87,7 @@ def ensure_teacher(piece: Piece, results_dir: Path, keep_checkpoints: bool) -> N
     if teacher is None or teacher_ready(run_dir_of(results_dir, teacher), CONFIGS[piece.config]):
         return
     print(f"=== {piece.key}: its teacher {teacher.key} has no run here, training it", flush=True)
+    ensure_teacher(teacher, results_dir, keep_checkpoints)  # a distilled teacher has its own
     if record_path(results_dir, teacher).exists():
         train_piece(teacher, results_dir, keep_checkpoints)
     else:
@@ -108,7 +109,7 @@ def train_piece(piece: Piece, results_dir: Path, keep_checkpoints: bool) -> floa
     started = time.perf_counter()
     subprocess.run(command, cwd=ROOT, check=True)
     # A teacher keeps its checkpoints: state matching reads the best one in PyTorch.
-    if not keep_checkpoints and piece.config != TEACHER_CONFIG:
+    if not keep_checkpoints and piece.config not in TEACHER_CONFIGS:
         shutil.rmtree(run_dir / "checkpoints", ignore_errors=True)
     return round(time.perf_counter() - started, 1)
 

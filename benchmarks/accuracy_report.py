@@ -462,11 +462,24 @@ def variant_label(config: Configuration) -> str:
     label += "" if config.tokens is None else f", m = {config.tokens}"
     label += ", combiner inserted before the layer" if config.inserted else ""
     label += ", proportional attention" if config.proportional else ""
-    label += ", distilled from `bert`" if config.distilled else ""
+    label += ", skip pooling" if config.skip else ""
+    label += ", distilled from " + teacher_label(config) if config.distilled else ""
     label += " with its hidden states" if config.hidden else ""
     label += (" and" if config.hidden else " with") + " its pooled vector" if config.pooled else ""
+    label += "" if config.transfer is None else f" on {config.transfer}x more unlabelled documents"
+    label += (
+        ""
+        if config.transfer_documents is None
+        else f" on {config.transfer_documents} more unlabelled documents"
+    )
     label += ", frozen pruned tokens" if config.frozen else ""
     return label + ("" if config.keep_ratio is None else f", p = {config.keep_ratio:g}")
+
+
+def teacher_label(student: Configuration) -> str:
+    """`bert`, or `bert` itself distilled, for the teacher a distilled configuration names."""
+    teacher = CONFIGS[student.teacher_config]
+    return f"`{teacher.variant}`" + (" (itself distilled on them)" if teacher.distilled else "")
 
 
 def dataset_heading(dataset: str, plan: dict[str, Settings] = PLAN) -> str:

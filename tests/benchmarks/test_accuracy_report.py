@@ -72,6 +72,14 @@ def test_readme_table_gives_points_against_bert_and_bolds_misses():
         "`pfc`, Lc = 7, distilled from `bert` with its pooled vector",
         "`pfc`, Lc = 7, distilled from `bert` with its hidden states and its pooled vector",
         "`pfc`, Lc = 7, proportional attention",
+        "`pfc`, Lc = 7, skip pooling",
+        "`pfc`, Lc = 7, distilled from `bert` on 3x more unlabelled documents",
+        "`bert`, distilled from `bert` on 3x more unlabelled documents",
+        "`pfc`, Lc = 7, distilled from `bert` on 7000 more unlabelled documents",
+        "`pfc`, Lc = 7, distilled from `bert` with its hidden states on 3x more unlabelled "
+        "documents",
+        "`pfc`, Lc = 7, distilled from `bert` (itself distilled on them) on 3x more unlabelled "
+        "documents",
     ]
 
 

@@ -174,10 +174,11 @@ def test_the_rule_picks_the_fastest_within_the_points_everywhere_but_never_bert(
     records = [
         record(dataset, config, value)
         for dataset in PLAN
-        for config, value in (("bert", 0.90), ("pf", 0.898), ("c-lc11", 0.897), ("pfc-lc7", 0.89))
-    ]
+        for config, value in (("bert", 0.90), ("pf", 0.898), ("c-lc11", 0.897), ("pfc-lc7", 0.89),
+                              ("bert-kd-transfer", 0.91))
+    ]  # fmt: skip
     ratios = speed({"bert": 2.0, "pf": {128: 1.3, 256: 1.1, 512: 1.2}, "c-lc11": 1.15,
-                    "pfc-lc7": 1.9})  # fmt: skip
+                    "pfc-lc7": 1.9, "bert-kd-transfer": 2.0})  # fmt: skip
     pick = summary(planned_records(records), ratios)[-3]
     assert pick.endswith("picks c (Lc=11) (qualifying: c (Lc=11) 1.15x, pf 1.10x).")
     unqualified = [record(d, c, v) for d in PLAN for c, v in (("bert", 0.9), ("pfc-lc7", 0.8))]
@@ -225,6 +226,16 @@ def test_a_ratio_measured_on_another_graph_is_not_used():
     records = [record("20ng", "bert", 0.7), record("20ng", "pf", 0.7)]
     rows = table_rows(dataset_table("20ng", planned_records(records), ratios))
     assert rows["pf"][3] == "not measured yet"
+
+
+def test_a_configuration_added_after_the_speed_run_gets_its_measured_graphs_ratios():
+    ratios = speed({"pfc-lc7": 1.7})  # the run knew only the plain configuration
+    records = [record("20ng", "bert", 0.7), record("20ng", "pfc-lc7-kd-transfer7000", 0.7)]
+    rows = table_rows(dataset_table("20ng", planned_records(records), ratios))
+    assert rows["pfc (Lc=7) + KD + transfer 7000"][3] == "1.70x"
+    ratios = speed({"pfc-lc9": 1.4})  # another graph: nothing to borrow
+    rows = table_rows(dataset_table("20ng", planned_records(records), ratios))
+    assert rows["pfc (Lc=7) + KD + transfer 7000"][3] == "not measured yet"
 
 
 def test_write_frontier_renders_the_section_and_the_plot(tmp_path: Path):
@@ -368,12 +379,18 @@ def test_a_number_of_combination_tokens_names_the_configuration_and_reaches_trai
         model_speed.build_variant(Path("weights"), Path("workdir"), shape, config, ())
     assert built == {"variant": "pfc", "prune_queries": False, "combine_layer": 4,
                      "insert_combiner": False, "num_combination_tokens": 16,
-                     "proportional_attention": False}  # fmt: skip
+                     "proportional_attention": False, "skip_pooling": False}  # fmt: skip
     built.clear()
     with pytest.raises(StopIteration):
         model_speed.build_variant(Path("w"), Path("d"), shape, CONFIGS["pfc-lc7-prop"], ())
     assert built["proportional_attention"] is True
     assert CONFIGS["pfc-lc7-prop"].options[-1] == "--proportional-attention"
+    built.clear()
+    with pytest.raises(StopIteration):
+        model_speed.build_variant(Path("w"), Path("d"), shape, CONFIGS["pfc-lc7-skip"], ())
+    assert built["skip_pooling"] is True and built["proportional_attention"] is False
+    assert CONFIGS["pfc-lc7-skip"].options[-1] == "--skip-pooling"
+    assert CONFIGS["pfc-lc7-skip"].name == "pfc (Lc=7) skip"
 
 
 def test_hidden_state_matching_needs_the_teachers_checkpoints_too(tmp_path: Path, calls):
@@ -423,3 +440,47 @@ def test_the_default_recipe_plan_has_its_own_frontier_at_its_own_lengths():
     paper, default = text.split("## The frontier with the default recipe")
     assert "### BBC News (8 x 128 tokens)" in default and "| pfc (Lc=7) | 98.7 |" in default
     assert "| pfc (Lc=7) | not measured yet |" in paper
+
+
+def test_a_transfer_piece_asks_for_its_multiple_of_the_labelled_subset(tmp_path: Path):
+    newsgroups = Piece("20ng", "pfc-lc7-kd-transfer", DEFAULT_RECIPE_PLAN["20ng"])
+    command = newsgroups.command(tmp_path / "runs" / newsgroups.key)
+    at = command.index("--distill-transfer-samples")
+    assert command[at + 1] == str(3 * DEFAULT_RECIPE_PLAN["20ng"].max_train_samples)
+    assert "--distill-from" in command
+    whole = Piece("bbc", "pfc-lc7-kd-transfer", DEFAULT_RECIPE_PLAN["bbc"])  # no document left
+    assert whole.transfer_samples == 0
+    assert "--distill-transfer-samples" not in whole.command(tmp_path / "runs" / whole.key)
+    assert CONFIGS["pfc-lc7-kd-transfer"].name == "pfc (Lc=7) + KD + transfer x3"
+
+
+def test_a_transfer_piece_with_a_count_asks_for_that_many_documents_on_every_subset():
+    for dataset in ("20ng", "imdb"):
+        piece = Piece(dataset, "pfc-lc7-kd-transfer7000", DEFAULT_RECIPE_PLAN[dataset])
+        assert piece.transfer_samples == 7000
+    assert Piece("bbc", "pfc-lc7-kd-transfer7000", DEFAULT_RECIPE_PLAN["bbc"]).transfer_samples == 0
+    assert CONFIGS["pfc-lc7-kd-transfer7000"].name == "pfc (Lc=7) + KD + transfer 7000"
+    assert graph_of(CONFIGS["pfc-lc7-kd-transfer7000"]) == CONFIGS["pfc-lc7"]
+    with pytest.raises(ValueError, match="not both"):
+        Configuration("pfc", 7, distilled=True, transfer=3, transfer_documents=7000)
+
+
+def test_a_piece_that_names_a_distilled_teacher_has_it_and_its_teacher_trained_first(
+    tmp_path: Path, calls
+):
+    student = Piece("imdb", "pfc-lc7-kd-transfer-from-kd", DEFAULT_RECIPE_PLAN["imdb"])
+    teacher = student.teacher
+    assert teacher == Piece("imdb", "bert-kd-transfer", DEFAULT_RECIPE_PLAN["imdb"])
+    assert teacher.teacher == Piece("imdb", "bert", DEFAULT_RECIPE_PLAN["imdb"])
+    command = student.command(tmp_path / "runs" / student.key)
+    assert command[command.index("--distill-from") + 1] == str(tmp_path / "runs" / teacher.key)
+    accuracy.ensure_teacher(student, tmp_path, keep_checkpoints=False)
+    assert calls == [("run", teacher.teacher.key), ("run", teacher.key)]  # the chain, in order
+    accuracy.ensure_teacher(student, tmp_path, keep_checkpoints=False)
+    assert len(calls) == 2  # both runs are there now
+    config = CONFIGS["pfc-lc7-kd-transfer-from-kd"]
+    assert config.name == "pfc (Lc=7) + KD (teacher bert-kd-transfer) + transfer x3"
+    assert graph_of(config) == CONFIGS["pfc-lc7"]
+    assert {"bert", "bert-kd-transfer"} <= accuracy.TEACHER_CONFIGS
+    with pytest.raises(ValueError, match="only a distilled"):
+        Configuration("pfc", 7, teacher="bert")
