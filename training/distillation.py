@@ -28,7 +28,7 @@ import hashlib
 import json
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -64,6 +64,15 @@ class DistillationArguments:
             "help": "`auto`: train the bert variant as the teacher first, in "
             "OUTPUT_DIR/teacher (resumable), then distil from it.",
             "choices": [AUTO],
+        },
+    )
+    teacher_generations: int = field(
+        default=1,
+        metadata={
+            "help": "With --teacher auto: how many bert runs teach in turn. 1: the teacher "
+            "learns from the labels alone; 2: it is itself distilled (logits alone, on the "
+            "same transfer set) from a bert trained first in OUTPUT_DIR/teacher/teacher; and "
+            "so on (born-again networks)."
         },
     )
     distill_weight: float = field(
@@ -125,6 +134,10 @@ class DistillationArguments:
             raise ValueError(
                 f"--distill-pooled-weight must be >= 0, got {self.distill_pooled_weight}"
             )
+        if self.teacher_generations < 1:
+            raise ValueError(f"--teacher-generations must be >= 1, got {self.teacher_generations}")
+        if self.teacher_generations > 1 and self.teacher != AUTO:
+            raise ValueError("--teacher-generations needs --teacher auto: it trains the teachers")
         if self.distill_transfer_samples < 0:
             raise ValueError(
                 f"--distill-transfer-samples must be >= 0, got {self.distill_transfer_samples}"
@@ -146,9 +159,23 @@ class DistillationArguments:
         not)."""
         return self.distill_hidden_weight > 0 or self.distill_pooled_weight > 0
 
+    def teacher_run(self) -> DistillationArguments | None:
+        """The distillation of the run `--teacher auto` trains as the teacher: none for the
+        first generation, else the previous generation's (logits alone, same weight,
+        temperature and transfer set), whose own teacher is trained first."""
+        if self.teacher_generations == 1:
+            return None
+        return replace(
+            self,
+            teacher_generations=self.teacher_generations - 1,
+            distill_hidden_weight=0.0,
+            distill_pooled_weight=0.0,
+        )
+
     def record(self) -> dict:
         return {
             "teacher": self.distill_from or self.teacher,
+            "teacher_generations": self.teacher_generations if self.teacher == AUTO else None,
             "weight": self.distill_weight,
             "temperature": self.distill_temperature,
             "hidden_weight": self.distill_hidden_weight,

@@ -435,7 +435,8 @@ def teacher_for(
 ) -> Path:
     """The teacher's artifact or checkpoint. `--teacher auto` trains the `bert` variant of the
     same backbone, data and recipe into OUTPUT_DIR/teacher first (a finished one is reused, an
-    interrupted one resumes), in every process of the launch."""
+    interrupted one resumes), in every process of the launch; with `--teacher-generations` above
+    1 that run is itself distilled from its own `--teacher auto`."""
     if distillation.distill_from:
         return resolve_teacher(Path(distillation.distill_from))
     teacher_dir = run_directory(recipe) / TEACHER_DIR
@@ -446,7 +447,7 @@ def teacher_for(
             model_args, variant="bert", combine_layer=None, paper_combine_layer=None, **plain
         )
         teacher_recipe = replace(recipe, output_dir=str(teacher_dir), artifact_name=None)
-        train(teacher_model, data_args, teacher_recipe, callbacks=callbacks)
+        train(teacher_model, data_args, teacher_recipe, distillation.teacher_run(), callbacks)
         # The main process exports the teacher after training; the others must not read its
         # artifact before it is there.
         if torch.distributed.is_available() and torch.distributed.is_initialized():

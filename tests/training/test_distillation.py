@@ -153,6 +153,7 @@ def test_teacher_auto_trains_bert_first_then_distils_and_records_it(
     metrics = json.loads((run / "metrics.json").read_text())
     assert metrics["training"]["distillation"] == {
         "teacher": "auto",
+        "teacher_generations": 1,
         "weight": 0.7,
         "temperature": 2.0,
         "hidden_weight": 0.0,
@@ -166,6 +167,50 @@ def test_teacher_auto_trains_bert_first_then_distils_and_records_it(
     stamp = (run / "teacher" / "artifact" / "metadata.json").stat().st_mtime_ns
     assert main([*argv, "--teacher", "auto", "--distill-weight", "0.7"]) == 0
     assert (run / "teacher" / "artifact" / "metadata.json").stat().st_mtime_ns == stamp
+
+
+def test_two_teacher_generations_train_bert_then_bert_distilled_from_it_then_the_student(
+    tiny_base_model, tiny_train_csv, tmp_path
+):
+    from training.__main__ import main
+
+    run = tmp_path / "student"
+    argv = train_argv(tiny_base_model, tiny_train_csv, run, "--variant", "pfc", "--epochs", "1")
+    assert main([*argv, "--teacher", "auto", "--teacher-generations", "2"]) == 0
+    first, second = run / "teacher" / "teacher", run / "teacher"
+    for teacher in (first, second):
+        metadata = json.loads((teacher / "artifact" / "metadata.json").read_text())
+        assert metadata["variant"] == "bert"
+    first_record = json.loads((first / "metrics.json").read_text())["training"]["distillation"]
+    second_record = json.loads((second / "metrics.json").read_text())["training"]
+    assert first_record is None  # the first generation learns from the labels alone
+    assert second_record["distillation"]["teacher"] == "auto"
+    assert second_record["distillation"]["teacher_generations"] == 1
+    assert (second / distillation.LOGITS_FILE).is_file()  # it read its own teacher's logits
+    student = json.loads((run / "metrics.json").read_text())["training"]["distillation"]
+    assert student["teacher_generations"] == 2
+
+
+def test_a_teacher_generation_distils_logits_alone_and_only_auto_trains_generations():
+    options = DistillationArguments(
+        teacher="auto",
+        teacher_generations=3,
+        distill_weight=0.6,
+        distill_hidden_weight=1.0,
+        distill_pooled_weight=1.0,
+        distill_transfer_samples=30,
+    )
+    teacher = options.teacher_run()
+    assert teacher is not None and teacher.teacher_generations == 2
+    assert (teacher.distill_hidden_weight, teacher.distill_pooled_weight) == (0.0, 0.0)
+    assert (teacher.distill_weight, teacher.distill_transfer_samples) == (0.6, 30)
+    first = teacher.teacher_run()
+    assert first is not None and first.teacher_run() is None
+    assert DistillationArguments(teacher="auto").teacher_run() is None
+    with pytest.raises(ValueError, match="needs --teacher auto"):
+        DistillationArguments(distill_from="run", teacher_generations=2)
+    with pytest.raises(ValueError, match=">= 1"):
+        DistillationArguments(teacher="auto", teacher_generations=0)
 
 
 def test_the_trainer_uses_the_distillation_loss_when_the_batch_has_teacher_logits(tmp_path):
