@@ -42,6 +42,7 @@ TEACHER_DIR = "teacher"  # OUTPUT_DIR/teacher: the run `--teacher auto` trains
 LOGITS_FILE = "teacher_logits.npy"
 LOGITS_KEY_FILE = "teacher_logits.json"  # what the cached logits were computed from
 AUTO = "auto"
+NO_TEACHER = "none"  # `--teacher none`: cancels an earlier `--teacher auto` on the command line
 # The class id of a transfer-set example: cross-entropy's own `ignore_index`, so the hard term
 # skips it.
 UNLABELLED = -100
@@ -62,8 +63,9 @@ class DistillationArguments:
         default=None,
         metadata={
             "help": "`auto`: train the bert variant as the teacher first, in "
-            "OUTPUT_DIR/teacher (resumable), then distil from it.",
-            "choices": [AUTO],
+            "OUTPUT_DIR/teacher (resumable), then distil from it; `none`: no teacher (the last "
+            "--teacher given wins, so options appended to a command can turn one off).",
+            "choices": [AUTO, NO_TEACHER],
         },
     )
     teacher_generations: int = field(
@@ -120,6 +122,8 @@ class DistillationArguments:
     )
 
     def __post_init__(self):
+        if self.teacher == NO_TEACHER:
+            self.teacher = None
         if self.distill_from and self.teacher:
             raise ValueError("give --distill-from or --teacher auto, not both")
         if not 0.0 <= self.distill_weight <= 1.0:

@@ -213,6 +213,18 @@ def test_a_teacher_generation_distils_logits_alone_and_only_auto_trains_generati
         DistillationArguments(teacher="auto", teacher_generations=0)
 
 
+def test_teacher_none_turns_distillation_off():
+    """`--teacher none` appended to a command that says `--teacher auto` (the last one wins)."""
+    from training.__main__ import TRAIN_GROUPS, parse
+
+    argv = ["--variant", "pfc", "--teacher", "auto", "--teacher", "none", "--output-dir", "run"]
+    *_, distillation = parse(TRAIN_GROUPS, argv, "train", "")[1]
+    assert distillation.teacher is None and not distillation.enabled
+    assert distillation.record()["teacher"] is None
+    with pytest.raises(ValueError, match="needs --teacher auto"):
+        DistillationArguments(teacher="none", teacher_generations=2)
+
+
 def test_the_trainer_uses_the_distillation_loss_when_the_batch_has_teacher_logits(tmp_path):
     from transformers import TrainingArguments
 
