@@ -166,6 +166,23 @@ TEACHER_CONFIG = BASELINE_CONFIG
 TEACHER_CONFIGS = frozenset(
     config.teacher_config for config in CONFIGS.values() if config.distilled
 )
+
+
+def graph_of(config: Configuration) -> Configuration:
+    """The configuration whose graph `config` runs: distillation (and the documents it runs
+    on) changes weights, not graphs."""
+    weights_only = {"distilled": False, "hidden": False, "pooled": False}
+    return replace(config, **weights_only, transfer=None, transfer_documents=None, teacher=None)
+
+
+def teacher_generations(config: Configuration) -> int:
+    """How many `bert` runs teach in turn before `config` (0: it learns from the labels alone);
+    what `--teacher-generations` counts when `--teacher auto` trains them."""
+    if not config.distilled:
+        return 0
+    return 1 + teacher_generations(CONFIGS[config.teacher_config])
+
+
 TARGET_CONFIGS = ("pf", "pfc-lc11", "pfc-lc7", "pfc-lc7-kd")  # must match bert within TARGET_POINTS
 TARGET_POINTS = 0.5
 

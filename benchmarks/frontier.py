@@ -23,7 +23,7 @@ import argparse
 import json
 import os
 import sys
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -41,6 +41,7 @@ from benchmarks.accuracy_plan import (  # noqa: E402
     TARGET_POINTS,
     Configuration,
     Settings,
+    graph_of,
 )
 from benchmarks.accuracy_report import (  # noqa: E402
     misses_target,
@@ -62,13 +63,6 @@ DEFAULT_RECIPE_PLOT = Path("img") / "frontier-default-recipe.png"
 
 
 # --- speed ----------------------------------------------------------------------------------
-
-
-def graph_of(config: Configuration) -> Configuration:
-    """The configuration whose graph `config` runs: distillation (and the documents it runs
-    on) changes weights, not graphs."""
-    weights_only = {"distilled": False, "hidden": False, "pooled": False}
-    return replace(config, **weights_only, transfer=None, transfer_documents=None, teacher=None)
 
 
 def distinct_graphs() -> tuple[Configuration, ...]:
@@ -390,7 +384,7 @@ def readme_speed_table(speed: dict) -> str:
         cells = [f"**{r:.2f}x**" if r >= SPEED_TARGET else f"{r:.2f}x" for r in ratios]
         label = variant_label(graph)
         label += " (our export)" if key == BASELINE_CONFIG else ""
-        label += " (the default model)" if key == shipped else ""
+        label += " (the default model)" if graph == graph_of(CONFIGS[shipped]) else ""
         saved = f"{min(macs):.2f}" + ("" if min(macs) == max(macs) else f" - {max(macs):.2f}")
         lines.append(f"| {label} | {' | '.join(cells)} | {saved} |")
     source = (

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import json
+
+import pytest
+
 from benchmarks.accuracy_plan import CONFIGS
 from benchmarks.default_model import piece_options, render, verdict
 from benchmarks.default_recipe import shipped_config
@@ -51,9 +55,71 @@ def test_the_shipped_configuration_follows_the_scripts_options(monkeypatch):
     assert shipped_config() == "c-lc11"
 
 
-def test_pieces_without_frozen_tokens_say_so_explicitly():
-    assert piece_options("bert") == ["--variant", "bert", "--prune-queries", "false"]
-    assert piece_options("pfc-lc11-frozen")[-1] == "--prune-queries"
+def test_a_distilled_script_trains_the_configuration_with_as_many_teachers(monkeypatch):
+    from benchmarks import default_recipe
+
+    def script_says(*argv: str) -> None:
+        monkeypatch.setattr(default_recipe, "default_training_argv", lambda _: list(argv))
+
+    pfc7 = ("--variant", "pfc", "--paper-combine-layer", "7")
+    script_says(*pfc7, "--teacher", "auto")
+    assert shipped_config() == "pfc-lc7-kd"
+    # On a dataset used whole a transfer set has no documents to take: the distilled teacher's
+    # configuration is the one trained on the 3x set in the plan.
+    script_says(*pfc7, "--teacher", "auto", "--teacher-generations", "2")
+    assert shipped_config() == "pfc-lc7-kd-transfer-from-kd"
+    # On a subset the transfer set must be the configuration's.
+    subset = ("--max-train-samples", "1000", "--teacher", "auto")
+    script_says(*pfc7, *subset, "--distill-transfer-samples", "3000")
+    assert shipped_config() == "pfc-lc7-kd-transfer"
+    script_says(*pfc7, *subset, "--distill-transfer-samples", "7000")
+    assert shipped_config() == "pfc-lc7-kd-transfer7000"
+    script_says(*pfc7, *subset, "--teacher-generations", "2")
+    with pytest.raises(ValueError, match="trains no configuration"):
+        shipped_config()  # the plan's distilled teacher always comes with a transfer set
+    # The last of a repeated option wins, as in the CLI; `--teacher none` cancels a teacher.
+    script_says(*pfc7, "--teacher", "auto", "--teacher", "none", "--prune-queries", "false")
+    assert shipped_config() == "pfc-lc7"
+    script_says(*pfc7, "--keep-ratio", "0.9", "--num-combination-tokens", "8")
+    assert shipped_config() == "pfc-lc7"
+
+
+def test_pieces_say_their_teachers_and_frozen_tokens_explicitly():
+    assert piece_options("bert") == [
+        *("--variant", "bert", "--teacher", "none", "--teacher-generations", "1"),
+        *("--prune-queries", "false"),
+    ]
+    frozen = piece_options("pfc-lc11-frozen")
+    assert "--prune-queries" in frozen and "false" not in frozen
+    distilled = piece_options("pfc-lc7-kd-transfer-from-kd")
+    assert distilled[:4] == ["--variant", "pfc", "--paper-combine-layer", "7"]
+    assert distilled[4:8] == ["--teacher", "auto", "--teacher-generations", "2"]
+    # BBC News, the script's dataset, is used whole: no transfer set to ask for.
+    assert "--distill-transfer-samples" not in distilled
+
+
+def test_the_build_time_counts_every_teacher_run(tmp_path):
+    from benchmarks.default_model import build_time, chain_training_seconds
+
+    run = tmp_path / "run"
+    for directory, seconds in (
+        (run, 180.0),
+        (run / "teacher", 240.0),
+        (run / "teacher" / "teacher", 120.0),
+    ):
+        directory.mkdir(parents=True, exist_ok=True)
+        (directory / "metrics.json").write_text(json.dumps({"training": {"time_s": seconds}}))
+    assert chain_training_seconds(run) == [120.0, 240.0, 180.0]
+    shipped = record("p", 0.98, 0.98) | {
+        "training_time_s": 540.0,
+        "run_times_s": [120.0, 240.0, 180.0],
+    }
+    assert build_time(shipped)[-1] == (
+        "The shipped default trained in 9.0 min (2 teacher runs and the model: 2.0 + 4.0 + 3.0 "
+        "min) on cpu."
+    )
+    shipped["build_wall_s"] = 630.0
+    assert build_time(shipped)[-1].endswith("on cpu; the script ran 10.5 min end to end.")
 
 
 def test_verdict_reports_both_targets_with_their_margins():
@@ -77,3 +143,19 @@ def test_table_marks_the_shipped_configuration_and_left_out_int8():
     assert rows[0] == "| bert | 98.0 | 98.0 |  | 1.00x |"
     assert "(shipped)" in rows[1] and rows[1].endswith("80.0 (left out) | -18.0 | not measured |")
     assert "The shipped default trained in 5.0 min on cpu." in table
+
+
+def test_a_seed_repeat_is_its_own_row_against_bert_of_the_same_seed():
+    shipped = shipped_config()
+    records = {
+        "bert": record("bert", 0.98, 0.98),
+        shipped: record(shipped, 0.98, 0.978),
+        "bert-seed43": record("bert", 0.98, 0.984) | {"seed": 43},
+        f"{shipped}-seed43": record(shipped, 0.977, 0.975) | {"seed": 43},
+    }
+    rows = [line for line in render(records, None).splitlines() if line.startswith("| ")][1:]
+    name = CONFIGS[shipped].name
+    assert rows[1].startswith(f"| {name} (shipped) |") and "| -0.2 |" in rows[1]
+    assert rows[3].startswith(f"| {name}, seed 43 |") and "| -0.9 |" in rows[3]
+    # The verdict reads the script's own seed.
+    assert "accuracy met (-0.2 points)" in verdict(records, None, shipped, 128)

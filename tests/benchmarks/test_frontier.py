@@ -271,6 +271,10 @@ def test_the_readme_speed_table_lists_each_measured_graph_once(tmp_path: Path, m
     assert rows["`bert` (our export)"][3] == "1.16 |"  # one MAC ratio at every length
     assert rows["`pfc`, Lc = 7"][:3] == ["**1.70x**"] * 3
     assert "python benchmarks/frontier.py --measure-speed" in lines[-1]
+    # A distilled default runs its plain twin's graph: that row is the default model's.
+    monkeypatch.setattr(default_recipe, "shipped_config", lambda: "pfc-lc7-kd")
+    labels = [line.split(" | ")[0] for line in readme_speed_table(measured).splitlines()[2:]]
+    assert "| `pfc`, Lc = 7 (the default model)" in labels and "| `p`" in labels
     readme = tmp_path / "README.md"
     readme.write_text("# corebert\n")
     report = tmp_path / "docs" / "results.md"
