@@ -28,8 +28,8 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 GPU_FILES = ["docker-compose.yml"]
 CPU_FILES = ["docker-compose.yml", "docker-compose.cpu.yml"]
 TRAINING_COMMAND = (
-    "python -m training train --variant p --dataset bbc --max-length 128 --epochs 2 "
-    '--learning-rate 1e-4 --output-dir "${output_dir}" "${@:2}"'
+    "python -m training train --variant pfc --paper-combine-layer 7 --dataset bbc --max-length 128 "
+    '--epochs 2 --learning-rate 1e-4 --output-dir "${output_dir}" "${@:2}"'
 )
 
 

@@ -97,7 +97,7 @@ def test_default_training_command_parses(tmp_path):
 
     argv = default_training_argv(tmp_path / "default")
     _, (model_args, data_args, recipe, _), _ = parse(TRAIN_GROUPS, argv, "train", "")
-    assert model_args.variant == "p"
+    assert model_args.variant == "pfc" and model_args.paper_combine_layer == 7
     assert data_args.dataset == "bbc" and "bbc" in CORPORA
     assert recipe.max_length == 128
     assert recipe.epochs == 2 and recipe.learning_rate == 1e-4
