@@ -1,0 +1,285 @@
+"""The accuracy plan's artifacts re-scored on their data set's whole held-out test split, each
+configuration paired with `bert` of the same seed, document by document.
+
+The plan tests on subsets (500 IMDB reviews, 1,000 20 Newsgroups posts), where one document is
+0.1-0.2 points and a difference between two runs has a standard error of about a point, twice
+the 0.5 points a target allows. The held-out split the subset was drawn from is ten times larger
+(IMDB: 5,000 of the 25,000 reviews, held out by split seed 42; 20 Newsgroups: its 7,528 test
+posts; BBC News is tested whole already). Re-scoring the same artifacts there needs no training:
+each is read with ONNX Runtime as `python -m training evaluate` reads it, and the difference to
+`bert` comes with its paired standard error (the spread of the per-document difference in
+correctness, over the square root of the documents).
+
+    python benchmarks/whole_test.py --datasets imdb --configs pfc-lc7-kd-transfer-from-kd
+
+Scores are cached per artifact and precision under benchmarks/results/whole_test/ (a rerun
+scores only what is missing); the table goes to docs/results.md, section `whole-test`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from benchmarks.accuracy import DEFAULT_REPORT, DEFAULT_RESULTS, load_records  # noqa: E402
+from benchmarks.accuracy_plan import (  # noqa: E402
+    BASELINE_CONFIG,
+    CONFIGS,
+    DATASET_TITLES,
+    PLANS,
+    TARGET_POINTS,
+    is_planned,
+    reseeded_plan,
+)
+from benchmarks.doc_sections import command_line, replace_section  # noqa: E402
+
+SECTION = "whole-test"
+SCRIPT = "benchmarks/whole_test.py"
+DEFAULT_SCORES = ROOT / "benchmarks" / "results" / "whole_test"
+
+
+@dataclass(frozen=True)
+class Scored:
+    """One artifact's answers on the whole test split: which documents it got right."""
+
+    record: dict
+    precision: str
+    correct: np.ndarray  # (documents,) bool, in the split's order
+    labels: list[int]  # the true class of each document, to check two runs read the same split
+
+    @property
+    def accuracy(self) -> float:
+        return float(self.correct.mean())
+
+
+@dataclass(frozen=True)
+class Paired:
+    """A configuration against `bert` of the same seed on the same documents."""
+
+    config: Scored
+    baseline: Scored
+
+    @property
+    def points(self) -> float:
+        return 100 * (self.config.accuracy - self.baseline.accuracy)
+
+    @property
+    def standard_error(self) -> float:
+        return paired_standard_error(self.config.correct, self.baseline.correct)
+
+
+def paired_standard_error(correct: np.ndarray, baseline_correct: np.ndarray) -> float:
+    """Standard error, in points, of the accuracy difference of two classifiers read on the same
+    documents: the per-document difference (-1, 0 or 1) has that spread over sqrt(documents)."""
+    if len(correct) != len(baseline_correct):
+        raise ValueError("the two runs were scored on different numbers of documents")
+    differences = correct.astype(float) - baseline_correct.astype(float)
+    return 100 * float(differences.std(ddof=1)) / math.sqrt(len(differences))
+
+
+def mean_over_seeds(pairs: list[Paired]) -> tuple[float, float]:
+    """The mean difference over independent seeds and its standard error."""
+    points = [p.points for p in pairs]
+    error = math.sqrt(sum(p.standard_error**2 for p in pairs)) / len(pairs)
+    return sum(points) / len(points), error
+
+
+def plan_of(record: dict) -> str | None:
+    """The plan a record belongs to, as planned or as a repeat with another seed."""
+    planned = next((name for name, plan in PLANS.items() if is_planned(record, plan)), None)
+    return planned or reseeded_plan(record)
+
+
+def selected_records(records: list[dict], plan: str, datasets: list[str],
+                     configs: list[str]) -> list[dict]:  # fmt: skip
+    """The plan's records (every seed) of the configurations and their `bert`."""
+    wanted = {*configs, BASELINE_CONFIG}
+    return [
+        r for r in records
+        if r["dataset"] in datasets and r["config"] in wanted and plan_of(r) == plan
+    ]  # fmt: skip
+
+
+def score_path(scores_dir: Path, record: dict, precision: str) -> Path:
+    return scores_dir / f"{Path(record['artifact']).parent.name}-{precision}.json"
+
+
+def score_artifact(record: dict, precision: str, batch_size: int) -> dict:
+    """Score the record's artifact on its data set's whole held-out test split."""
+    from artifact.card import load_artifact
+    from artifact.runtime import OnnxClassifier
+    from training.evaluate import (
+        data_arguments_from_metadata,
+        label_matrix,
+        load_test_documents,
+        score_with_probabilities,
+    )
+
+    artifact = load_artifact(record["artifact"])
+    classifier = OnnxClassifier.from_artifact(artifact, precision=precision)
+    if classifier.rule.multi_label:
+        raise ValueError(f"{record['artifact']}: a multi-label model has no accuracy to pair")
+    data_args = replace(data_arguments_from_metadata(artifact.card.dataset), max_test_samples=None)
+    documents = load_test_documents(data_args)
+    started = time.perf_counter()
+    metrics, probabilities = score_with_probabilities(classifier, documents, batch_size)
+    return {
+        "artifact": record["artifact"],
+        "precision": precision,
+        "documents": len(documents),
+        "accuracy": metrics["accuracy"],
+        "labels": label_matrix(documents, classifier.labels).argmax(axis=1).tolist(),
+        "predicted": probabilities.argmax(axis=1).tolist(),
+        "seconds": round(time.perf_counter() - started, 1),
+    }
+
+
+def scored(record: dict, precision: str, scores_dir: Path, batch_size: int) -> Scored | None:
+    """The record's whole-split scores, from the cache or computed and cached now; None when
+    its artifact was not kept."""
+    path = score_path(scores_dir, record, precision)
+    if not path.exists():
+        if not (Path(record["artifact"]) / "model.onnx").exists():
+            print(f"--- {record['artifact']}: no artifact, skipped", flush=True)
+            return None
+        print(f"=== scoring {record['artifact']} at {precision}", flush=True)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(
+            json.dumps(score_artifact(record, precision, batch_size), separators=(",", ":")) + "\n"
+        )
+    cached = json.loads(path.read_text())
+    labels, predicted = np.array(cached["labels"]), np.array(cached["predicted"])
+    return Scored(record, precision, predicted == labels, cached["labels"])
+
+
+def pair_up(scores: list[Scored]) -> list[Paired]:
+    """Each configuration's scores with `bert`'s of the same data set, seed and precision."""
+
+    def key(s: Scored) -> tuple:
+        return s.record["dataset"], s.record["settings"]["seed"], s.precision
+
+    baselines = {key(s): s for s in scores if s.record["config"] == BASELINE_CONFIG}
+    pairs = []
+    for score in (s for s in scores if s.record["config"] != BASELINE_CONFIG):
+        baseline = baselines.get(key(score))
+        if baseline is None:
+            continue
+        if baseline.labels != score.labels:
+            raise ValueError(f"{score.record['artifact']} and {baseline.record['artifact']} "
+                             "were scored on different documents")  # fmt: skip
+        pairs.append(Paired(score, baseline))
+    return pairs
+
+
+def subset_points(pair: Paired) -> float:
+    """The same two runs' difference on the plan's test subset, from their records."""
+    precision = pair.config.precision
+    config, baseline = pair.config.record, pair.baseline.record
+    if precision == "fp32":
+        return 100 * (config["accuracy"] - baseline["accuracy"])
+    return 100 * (config["precisions"][precision]["accuracy"]
+                  - baseline["precisions"][precision]["accuracy"])  # fmt: skip
+
+
+def verdict(points: float, error: float) -> str:
+    allowed = -TARGET_POINTS
+    if points - 2 * error >= allowed:
+        return "within"
+    if points + 2 * error < allowed:
+        return "beyond"
+    return "undecided"
+
+
+def row_order(pair: Paired) -> tuple:
+    record = pair.config.record
+    return record["dataset"], record["config"], pair.config.precision, record["settings"]["seed"]
+
+
+def render(pairs: list[Paired], command: str) -> str:
+    """The section: per seed and over seeds, whole split beside the plan's subset."""
+    lines = [
+        "## On the whole test split: configurations against `bert`, document by document",
+        "",
+        "Command:",
+        "",
+        f"    {command}",
+        "",
+        "The plan's artifacts re-scored with ONNX Runtime on their data set's whole held-out test "
+        "split (IMDB: the 5,000 reviews held out by split seed 42, of which the plan tests 500; "
+        "20 Newsgroups: its 7,528 test posts, of which the plan tests 1,000), each configuration "
+        "against `bert` trained with the same seed. Points vs `bert` ± the paired standard error "
+        "(the spread of the per-document difference in correctness over sqrt(documents)). "
+        f"Verdict on the target (at most {TARGET_POINTS} points below `bert`) at two standard "
+        "errors: within, beyond, or undecided.",
+        "",
+        "| data set | configuration | precision | seed | documents | `bert` | configuration "
+        "| points vs `bert` | on the plan's subset | verdict |",
+        "|---|---|---|---|---:|---:|---:|---:|---:|---|",
+    ]
+    groups: dict[tuple, list[Paired]] = {}
+    for pair in sorted(pairs, key=row_order):
+        record = pair.config.record
+        groups.setdefault(row_order(pair)[:3], []).append(pair)
+        lines.append(
+            f"| {DATASET_TITLES[record['dataset']]} | {record['paper_row']} "
+            f"| {pair.config.precision} | {record['settings']['seed']} "
+            f"| {len(pair.config.correct):,} | {100 * pair.baseline.accuracy:.1f} "
+            f"| {100 * pair.config.accuracy:.1f} | {pair.points:+.1f} ± {pair.standard_error:.1f} "
+            f"| {subset_points(pair):+.1f} | {verdict(pair.points, pair.standard_error)} |"
+        )
+    for (dataset, config, precision), group in groups.items():
+        if len(group) < 2:
+            continue
+        points, error = mean_over_seeds(group)
+        seeds = ", ".join(str(p.config.record["settings"]["seed"]) for p in group)
+        lines.append(
+            f"| {DATASET_TITLES[dataset]} | {CONFIGS[config].paper_row} | {precision} "
+            f"| mean of {seeds} | | | | **{points:+.1f} ± {error:.1f}** "
+            f"| {sum(subset_points(p) for p in group) / len(group):+.1f} "
+            f"| {verdict(points, error)} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--plan", choices=list(PLANS), default="default-recipe")
+    parser.add_argument("--datasets", nargs="+", choices=list(DATASET_TITLES),
+                        default=["imdb", "20ng"])  # fmt: skip
+    parser.add_argument("--configs", nargs="+", choices=list(CONFIGS),
+                        default=["pfc-lc7-kd-transfer-from-kd"])  # fmt: skip
+    parser.add_argument("--precisions", nargs="+", choices=["fp32", "int8"], default=["int8"])
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--results-dir", type=Path, default=DEFAULT_RESULTS)
+    parser.add_argument("--scores-dir", type=Path, default=DEFAULT_SCORES)
+    parser.add_argument("--output", type=Path, default=DEFAULT_REPORT)
+    return parser.parse_args(argv)
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    records = selected_records(load_records(args.results_dir), args.plan, args.datasets,
+                               args.configs)  # fmt: skip
+    scores = [
+        scored(record, precision, args.scores_dir, args.batch_size)
+        for precision in args.precisions
+        for record in records
+    ]
+    section = render(pair_up([s for s in scores if s is not None]), command_line(SCRIPT))
+    replace_section(args.output, SECTION, section)
+    print(section)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

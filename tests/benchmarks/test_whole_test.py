@@ -1,0 +1,121 @@
+"""benchmarks/whole_test.py: the paired difference, its standard error, and its pairing."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, replace
+
+import numpy as np
+import pytest
+
+from benchmarks.accuracy_plan import DEFAULT_RECIPE_PLAN
+from benchmarks.whole_test import (
+    Paired,
+    Scored,
+    mean_over_seeds,
+    pair_up,
+    paired_standard_error,
+    render,
+    selected_records,
+    verdict,
+)
+
+CONFIG = "pfc-lc7-kd-transfer-from-kd"
+
+
+def record(config: str, seed: int, dataset: str = "imdb", accuracy: float = 0.86) -> dict:
+    settings = asdict(replace(DEFAULT_RECIPE_PLAN[dataset], seed=seed))
+    return {
+        "dataset": dataset,
+        "config": config,
+        "paper_row": f"row of {config}",
+        "settings": settings,
+        "accuracy": accuracy,
+        "precisions": {"int8": {"accuracy": accuracy + 0.004}},
+        "artifact": f"/runs/{dataset}-{config}-{seed}/artifact",
+    }
+
+
+def scored(config: str, seed: int, correct: list[int], labels: list[int] | None = None) -> Scored:
+    labels = labels if labels is not None else [0] * len(correct)
+    return Scored(record(config, seed), "int8", np.array(correct, dtype=bool), labels)
+
+
+def test_the_paired_standard_error_is_the_spread_of_the_per_document_difference():
+    # 10 documents: the configuration alone right on 3, `bert` alone right on 1, both on 6.
+    config = np.array([1, 1, 1, 0, 1, 1, 1, 1, 1, 1], dtype=bool)
+    baseline = np.array([0, 0, 0, 1, 1, 1, 1, 1, 1, 1], dtype=bool)
+    differences = [1, 1, 1, -1, 0, 0, 0, 0, 0, 0]  # mean 0.2
+    variance = sum((d - 0.2) ** 2 for d in differences) / 9
+    assert paired_standard_error(config, baseline) == pytest.approx(100 * math.sqrt(variance / 10))
+
+
+def test_two_runs_that_agree_on_every_document_differ_by_zero_with_zero_error():
+    same = np.array([1, 0, 1, 1], dtype=bool)
+    assert paired_standard_error(same, same) == 0.0
+
+
+def test_runs_on_different_numbers_of_documents_are_refused():
+    with pytest.raises(ValueError, match="different numbers"):
+        paired_standard_error(np.ones(3, dtype=bool), np.ones(4, dtype=bool))
+
+
+def test_seeds_average_and_their_errors_add_in_quadrature():
+    first = Paired(scored(CONFIG, 42, [1, 1, 0, 0]), scored("bert", 42, [1, 1, 1, 0]))  # -25
+    second = Paired(scored(CONFIG, 43, [1, 1, 1, 1]), scored("bert", 43, [1, 1, 1, 1]))  # 0
+    points, error = mean_over_seeds([first, second])
+    assert points == pytest.approx(-12.5)
+    assert error == pytest.approx(math.hypot(first.standard_error, 0.0) / 2)
+
+
+@pytest.mark.parametrize(
+    ("points", "error", "expected"),
+    [(-0.2, 0.1, "within"), (-0.4, 0.5, "undecided"), (-1.6, 0.5, "beyond"), (0.3, 0.4, "within")],
+)
+def test_the_verdict_reads_the_target_at_two_standard_errors(points, error, expected):
+    assert verdict(points, error) == expected
+
+
+def test_each_configuration_is_paired_with_bert_of_its_own_seed():
+    scores = [
+        scored("bert", 42, [1, 0]),
+        scored("bert", 43, [1, 1]),
+        scored(CONFIG, 43, [0, 1]),
+        scored(CONFIG, 44, [1, 1]),  # no `bert` of seed 44: left out
+    ]
+    [pair] = pair_up(scores)
+    assert pair.config.record["settings"]["seed"] == 43
+    assert pair.baseline.record["settings"]["seed"] == 43
+    assert pair.points == pytest.approx(-50.0)
+
+
+def test_runs_scored_on_different_documents_are_refused():
+    scores = [scored("bert", 42, [1, 0], labels=[0, 1]), scored(CONFIG, 42, [1, 0], labels=[1, 1])]
+    with pytest.raises(ValueError, match="different documents"):
+        pair_up(scores)
+
+
+def test_only_the_plans_records_of_the_configurations_and_bert_are_read():
+    changed = record(CONFIG, 42)
+    changed["settings"] = {**changed["settings"], "epochs": 3.0}  # another plan: not a repeat
+    records = [
+        record("bert", 42),
+        record(CONFIG, 43),
+        record("p", 42),
+        record(CONFIG, 42, dataset="20ng"),
+        changed,
+    ]
+    chosen = selected_records(records, "default-recipe", ["imdb"], [CONFIG])
+    assert [(r["config"], r["settings"]["seed"]) for r in chosen] == [("bert", 42), (CONFIG, 43)]
+
+
+def test_the_table_has_a_row_per_seed_and_their_mean():
+    pairs = [
+        Paired(scored(CONFIG, 42, [1, 1, 0, 0]), scored("bert", 42, [1, 1, 1, 0])),
+        Paired(scored(CONFIG, 43, [1, 1, 1, 1]), scored("bert", 43, [1, 1, 1, 1])),
+    ]
+    table = render(pairs, "python benchmarks/whole_test.py")
+    rows = [line for line in table.splitlines() if line.startswith("| IMDB")]
+    assert len(rows) == 3
+    assert "| 42 | 4 | 75.0 | 50.0 | -25.0 ± 25.0 | +0.0 |" in rows[0]
+    assert "mean of 42, 43" in rows[2] and "**-12.5 ± 12.5**" in rows[2]
