@@ -159,3 +159,25 @@ def test_a_seed_repeat_is_its_own_row_against_bert_of_the_same_seed():
     assert rows[3].startswith(f"| {name}, seed 43 |") and "| -0.9 |" in rows[3]
     # The verdict reads the script's own seed.
     assert "accuracy met (-0.2 points)" in verdict(records, None, shipped, 128)
+
+
+def test_the_shipped_configuration_is_averaged_over_the_seeds_measured_with_bert():
+    shipped = shipped_config()
+    records = {
+        "bert": record("bert", 0.971, 0.971),
+        shipped: record(shipped, 0.982, 0.982),  # +1.1
+        "bert-seed43": record("bert", 0.982, 0.984) | {"seed": 43},
+        f"{shipped}-seed43": record(shipped, 0.978, 0.975) | {"seed": 43},  # -0.9
+        "bert-seed44": record("bert", 0.978, 0.978) | {"seed": 44},
+        f"{shipped}-seed44": record(shipped, 0.982, 0.984) | {"seed": 44},  # +0.6
+        f"{shipped}-seed45": record(shipped, 0.9, 0.9) | {"seed": 45},  # no bert: left out
+    }
+    table = render(records, None)
+    assert "Over the 3 seeds measured (+1.1, -0.9, +0.6): +0.3 points at int8, the accuracy " \
+           "target met on the mean." in table  # fmt: skip
+
+
+def test_one_seed_has_no_mean_line():
+    shipped = shipped_config()
+    records = {"bert": record("bert", 0.97, 0.97), shipped: record(shipped, 0.98, 0.98)}
+    assert "Over the" not in render(records, None)
