@@ -17,4 +17,3 @@ def test_default_model_is_held_to_1_4x_at_8_x_128(speedup: float, verdict: str) 
     name = model_speed.DEFAULT_MODEL[1]
     assert f"- minilm {name}, int8, 8 x 128: **{speedup:.2f}x** int8 BERT (target >= 1.4x: " \
            f"{verdict})." in lines  # fmt: skip
-
