@@ -329,3 +329,10 @@ def reseeded_plan(record: dict) -> str | None:
         if settings["seed"] != planned["seed"] and {**settings, "seed": planned["seed"]} == planned:
             return name
     return None
+
+
+def plan_of(record: dict) -> str | None:
+    """The plan a record belongs to, as planned or as a repeat with another training seed;
+    None for a run under changed settings."""
+    planned = next((name for name, plan in PLANS.items() if is_planned(record, plan)), None)
+    return planned or reseeded_plan(record)

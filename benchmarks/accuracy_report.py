@@ -23,6 +23,7 @@ from benchmarks.accuracy_plan import (
     Configuration,
     Settings,
     is_planned,
+    plan_of,
     reseeded_plan,
 )
 
@@ -291,8 +292,7 @@ def other_measurements(records: list[dict]) -> list[str]:
     `bert` trained with the very same settings when that run exists: what a lever (more epochs,
     another recipe) does to the gap, like for like."""
     others = sorted(
-        (r for r in records
-         if not any(is_planned(r, plan) for plan in PLANS.values()) and reseeded_plan(r) is None),
+        (r for r in records if plan_of(r) is None),
         key=lambda r: (r["dataset"], r["sizes"]["train"], r["settings"]["learning_rate"],
                        r["settings"]["recipe"], r["settings"]["epochs"], r["settings"]["seed"],
                        r["config"] != BASELINE_CONFIG),

@@ -163,11 +163,11 @@ def over_seeds(records: dict[str, dict], config: str) -> list[str]:
         return []
     each = ", ".join(f"{value:+.1f}" for value in points.values())
     mean = sum(points.values()) / len(points)
-    verdict = "met" if not misses_target(mean) else "missed"
+    outcome = "met" if not misses_target(mean) else "missed"
     return [
         "",
         f"Over the {len(points)} seeds measured ({each}): {mean:+.1f} points at int8, the "
-        f"accuracy target {verdict} on the mean.",
+        f"accuracy target {outcome} on the mean.",
     ]
 
 

@@ -38,8 +38,7 @@ from benchmarks.accuracy_plan import (  # noqa: E402
     DATASET_TITLES,
     PLANS,
     TARGET_POINTS,
-    is_planned,
-    reseeded_plan,
+    plan_of,
 )
 from benchmarks.doc_sections import command_line, replace_section  # noqa: E402
 
@@ -92,12 +91,6 @@ def mean_over_seeds(pairs: list[Paired]) -> tuple[float, float]:
     points = [p.points for p in pairs]
     error = math.sqrt(sum(p.standard_error**2 for p in pairs)) / len(pairs)
     return sum(points) / len(points), error
-
-
-def plan_of(record: dict) -> str | None:
-    """The plan a record belongs to, as planned or as a repeat with another seed."""
-    planned = next((name for name, plan in PLANS.items() if is_planned(record, plan)), None)
-    return planned or reseeded_plan(record)
 
 
 def selected_records(records: list[dict], plan: str, datasets: list[str],
