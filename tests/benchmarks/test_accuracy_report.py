@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, replace
 from pathlib import Path
 
-from benchmarks.accuracy_plan import CONFIGS, DEFAULT_RECIPE_PLAN, PLAN, Piece
+from benchmarks.accuracy_plan import CONFIGS, DEFAULT_RECIPE_PLAN, PLAN, Piece, graph_of
 from benchmarks.accuracy_report import (
     default_recipe_plan,
     device_check,
@@ -183,6 +183,20 @@ def test_a_distilled_piece_learns_from_the_bert_piece_of_its_dataset(tmp_path):
     assert teacher == tmp_path / "runs" / Piece("imdb", "bert", PLAN["imdb"]).key
     plain = Piece("imdb", "pfc-lc7", PLAN["imdb"]).command(tmp_path / "runs" / "x")
     assert "--distill-from" not in plain
+
+
+def test_a_configuration_with_its_own_epochs_trains_longer_than_its_teachers(tmp_path):
+    settings = DEFAULT_RECIPE_PLAN["imdb"]
+    student = Piece("imdb", "pfc-lc7-kd-transfer-from-kd-e4", settings)
+    command = student.command(tmp_path / "runs" / student.key)
+    assert command.count("--epochs") == 1 and command[command.index("--epochs") + 1] == "4.0"
+    teacher = student.teacher
+    assert teacher is not None and teacher.config == "bert-kd-transfer"
+    teacher_command = teacher.command(tmp_path / "runs" / teacher.key)
+    assert teacher_command[teacher_command.index("--epochs") + 1] == str(settings.epochs)
+    assert student.planned and student.settings == settings  # the record stays in its plan
+    assert graph_of(CONFIGS[student.config]) == CONFIGS["pfc-lc7"]
+    assert CONFIGS[student.config].name.endswith("(4 epochs)")
 
 
 def test_seed_repeats_set_each_seed_beside_bert_of_the_same_seed():
