@@ -473,6 +473,7 @@ def variant_label(config: Configuration) -> str:
         else f" on {config.transfer_documents} more unlabelled documents"
     )
     label += ", frozen pruned tokens" if config.frozen else ""
+    label += "" if config.epochs is None else f", {config.epochs:g} epochs"
     return label + ("" if config.keep_ratio is None else f", p = {config.keep_ratio:g}")
 
 

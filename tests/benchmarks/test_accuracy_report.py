@@ -14,6 +14,7 @@ from benchmarks.accuracy_report import (
     planned_records,
     readme_table,
     seed_repeats,
+    variant_label,
     verdicts,
     wall_times,
 )
@@ -82,6 +83,8 @@ def test_readme_table_gives_points_against_bert_and_bolds_misses():
         "documents",
         "`c`, Lc = 7, distilled from `bert` (itself distilled on them) on 3x more unlabelled "
         "documents",
+        "`pfc`, Lc = 7, distilled from `bert` (itself distilled on them) on 3x more unlabelled "
+        "documents, 4 epochs",
     ]
 
 
@@ -197,6 +200,7 @@ def test_a_configuration_with_its_own_epochs_trains_longer_than_its_teachers(tmp
     assert student.planned and student.settings == settings  # the record stays in its plan
     assert graph_of(CONFIGS[student.config]) == CONFIGS["pfc-lc7"]
     assert CONFIGS[student.config].name.endswith("(4 epochs)")
+    assert variant_label(CONFIGS[student.config]).endswith(", 4 epochs")
 
 
 def test_seed_repeats_set_each_seed_beside_bert_of_the_same_seed():
