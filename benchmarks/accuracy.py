@@ -67,7 +67,12 @@ from benchmarks.accuracy_plan import (  # noqa: E402
 )
 from benchmarks.accuracy_report import readme_table, render_report  # noqa: E402
 from benchmarks.doc_sections import replace_section  # noqa: E402
-from benchmarks.frontier import SPEED_FILE, load_speed, write_frontier  # noqa: E402
+from benchmarks.frontier import (  # noqa: E402
+    SPEED_FILE,
+    WHOLE_TEST_SCORES,
+    load_speed,
+    write_frontier,
+)
 from training.recipes import RECIPES  # noqa: E402
 
 
@@ -254,10 +259,15 @@ def main(argv=None) -> int:
 
 
 def write_report(
-    path: Path, readme: Path, results_dir: Path, speed_file: Path = SPEED_FILE
+    path: Path,
+    readme: Path,
+    results_dir: Path,
+    speed_file: Path = SPEED_FILE,
+    scores_dir: Path = WHOLE_TEST_SCORES,
 ) -> None:
     """Rewrite the full report and the README's summary table from the records, and the
-    accuracy-vs-speed frontier (section and plot) once its speed has been measured."""
+    accuracy-vs-speed frontier (section and plot) once its speed has been measured, its rule
+    read on the whole test splits where `scores_dir` holds their scores."""
     records = load_records(results_dir)
     checks = read_records(results_dir / "records" / DEVICE_CHECK)
     replace_section(path, REPORT_SECTION, render_report(records, checks))
@@ -268,7 +278,7 @@ def write_report(
     print(f"wrote {path} and the accuracy table in {readme}", flush=True)
     speed = load_speed(speed_file)
     if speed is not None:
-        plots = write_frontier(records, speed, path, readme)
+        plots = write_frontier(records, speed, path, readme, scores_dir)
         print(f"wrote the frontier in {path} and {', '.join(map(str, plots))}", flush=True)
 
 

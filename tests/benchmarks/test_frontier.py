@@ -489,3 +489,56 @@ def test_a_piece_that_names_a_distilled_teacher_has_it_and_its_teacher_trained_f
     assert {"bert", "bert-kd-transfer"} <= accuracy.TEACHER_CONFIGS
     with pytest.raises(ValueError, match="only a distilled"):
         Configuration("pfc", 7, teacher="bert")
+
+
+def test_the_rule_read_on_the_whole_splits_uses_them_where_the_plan_tests_a_subset():
+    """IMDB and 20 Newsgroups read their whole-split differences; BBC News, tested whole, its
+    record's; a configuration not scored on every subsetted dataset is counted, not ranked."""
+    records = [
+        record(dataset, config, value, DEFAULT_RECIPE_PLAN)
+        for dataset in DEFAULT_RECIPE_PLAN
+        for config, value in (("bert", 0.90), ("pfc-lc7", 0.896), ("pf", 0.899), ("c-lc11", 0.9))
+    ]
+    records[5] = record("imdb", "pfc-lc7", 0.894, DEFAULT_RECIPE_PLAN)  # -0.6 on the subset
+    planned = planned_records(records, DEFAULT_RECIPE_PLAN)
+    ratios = speed({"bert": 1.0, "pfc-lc7": 1.8, "pf": 1.2, "c-lc11": 1.1})
+    whole = {
+        ("imdb", "pfc-lc7"): SimpleNamespace(points=-0.2),
+        ("20ng", "pfc-lc7"): SimpleNamespace(points=-0.5),
+        ("imdb", "pf"): SimpleNamespace(points=+0.3),
+        ("20ng", "pf"): SimpleNamespace(points=-0.9),  # -0.1 on the subset
+        ("imdb", "c-lc11"): SimpleNamespace(points=0.0),  # never scored on 20 Newsgroups
+    }
+    lines = summary(planned, ratios, DEFAULT_RECIPE_PLAN, whole)
+    subset_pick, whole_pick = lines[lines.index("") + 3], lines[lines.index("") + 5]
+    assert "picks pf (qualifying: pf 1.20x, c (Lc=11) 1.10x)." in subset_pick
+    assert whole_pick.startswith("Read on the whole held-out splits of IMDB and 20 Newsgroups")
+    assert (
+        "picks pfc (Lc=7) (qualifying: pfc (Lc=7) 1.80x (worst -0.5 on 20 Newsgroups))."
+        in whole_pick
+    )
+    assert whole_pick.endswith(
+        "Not scored there yet: 1 configuration(s) measured on every dataset."
+    )
+    assert not any(line.startswith("Read on the whole") for line in summary(planned, ratios))
+
+
+def test_the_frontier_reads_the_whole_split_scores_from_their_cache(tmp_path: Path):
+    from benchmarks.whole_test import score_path
+
+    records = [
+        {**record(dataset, config, 0.9, DEFAULT_RECIPE_PLAN),
+         "artifact": str(tmp_path / "runs" / f"{dataset}-{config}" / "artifact")}
+        for dataset in DEFAULT_RECIPE_PLAN
+        for config in ("bert", "pfc-lc7")
+    ]  # fmt: skip
+    answers = {"bert": [0, 1, 1, 0], "pfc-lc7": [0, 1, 1, 1]}  # labels [0, 1, 1, 1]
+    for item in records:
+        if item["dataset"] != "bbc":  # tested whole: never re-scored
+            cache = {"labels": [0, 1, 1, 1], "predicted": answers[item["config"]]}
+            score_path(tmp_path, item, "fp32").write_text(json.dumps(cache))
+    ratios = speed({"bert": 1.0, "pfc-lc7": 1.8})
+    text = render_frontier(records, ratios, tmp_path)
+    default = text.split("## The frontier with the default recipe")[1]
+    assert "(qualifying: pfc (Lc=7) 1.80x (worst +0.0 on BBC News))." in default
+    assert "Read on the whole" not in render_frontier(records, ratios)  # no cache given

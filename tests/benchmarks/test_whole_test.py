@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import asdict, replace
 
@@ -12,10 +13,12 @@ from benchmarks.accuracy_plan import DEFAULT_RECIPE_PLAN
 from benchmarks.whole_test import (
     Paired,
     Scored,
+    cached_pairs,
     mean_over_seeds,
     pair_up,
     paired_standard_error,
     render,
+    score_path,
     selected_records,
     verdict,
 )
@@ -119,3 +122,15 @@ def test_the_table_has_a_row_per_seed_and_their_mean():
     assert len(rows) == 3
     assert "| 42 | 4 | 75.0 | 50.0 | -25.0 ± 25.0 | +0.0 |" in rows[0]
     assert "mean of 42, 43" in rows[2] and "**-12.5 ± 12.5**" in rows[2]
+
+
+def test_cached_pairs_read_the_cache_alone(tmp_path):
+    """A record without cached scores is left out, never scored: the frontier reads this."""
+    config, bert, unscored = record(CONFIG, 42), record("bert", 42), record("p", 42)
+    for item, predicted in ((config, [1, 0, 0]), (bert, [1, 1, 0])):
+        cache = {"labels": [1, 1, 0], "predicted": predicted}
+        score_path(tmp_path, item, "fp32").write_text(json.dumps(cache))
+    pairs = cached_pairs([config, bert, unscored], tmp_path, "fp32")
+    assert [pair.config.record["config"] for pair in pairs] == [CONFIG]
+    assert pairs[0].points == pytest.approx(-100 / 3)
+    assert cached_pairs([config, bert], tmp_path, "int8") == []
