@@ -337,13 +337,17 @@ def is_planned(record: dict, plan: dict[str, Settings] = PLAN) -> bool:
     return record["settings"] == asdict(plan[record["dataset"]])
 
 
+def is_any_seed_of(record: dict, plan: dict[str, Settings]) -> bool:
+    """Measured with `plan`'s settings but perhaps another training seed (same split)."""
+    planned = asdict(plan[record["dataset"]])
+    return {**record["settings"], "seed": planned["seed"]} == planned
+
+
 def reseeded_plan(record: dict) -> str | None:
     """The name of the plan whose settings the record has but for the training seed (same
     split): a repeat that measures how far one seed's figure can move; None for any other."""
-    settings = record["settings"]
     for name, plan in PLANS.items():
-        planned = asdict(plan[record["dataset"]])
-        if settings["seed"] != planned["seed"] and {**settings, "seed": planned["seed"]} == planned:
+        if not is_planned(record, plan) and is_any_seed_of(record, plan):
             return name
     return None
 

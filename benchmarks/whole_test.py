@@ -157,6 +157,8 @@ def scored(record: dict, precision: str, scores_dir: Path, batch_size: int) -> S
 
 def cached_score(record: dict, precision: str, scores_dir: Path) -> Scored | None:
     """The record's whole-split scores if they were cached; scores nothing."""
+    if not record.get("artifact"):
+        return None
     path = score_path(scores_dir, record, precision)
     if not path.exists():
         return None

@@ -492,8 +492,9 @@ def test_a_piece_that_names_a_distilled_teacher_has_it_and_its_teacher_trained_f
 
 
 def test_the_rule_read_on_the_whole_splits_uses_them_where_the_plan_tests_a_subset():
-    """IMDB and 20 Newsgroups read their whole-split differences; BBC News, tested whole, its
-    record's; a configuration not scored on every subsetted dataset is counted, not ranked."""
+    """IMDB and 20 Newsgroups read their whole-split differences, averaged over seeds; BBC News,
+    tested whole and not re-scored, its record's; a configuration not scored on every subsetted
+    dataset is counted, not ranked."""
     records = [
         record(dataset, config, value, DEFAULT_RECIPE_PLAN)
         for dataset in DEFAULT_RECIPE_PLAN
@@ -503,16 +504,16 @@ def test_the_rule_read_on_the_whole_splits_uses_them_where_the_plan_tests_a_subs
     planned = planned_records(records, DEFAULT_RECIPE_PLAN)
     ratios = speed({"bert": 1.0, "pfc-lc7": 1.8, "pf": 1.2, "c-lc11": 1.1})
     whole = {
-        ("imdb", "pfc-lc7"): SimpleNamespace(points=-0.2),
-        ("20ng", "pfc-lc7"): SimpleNamespace(points=-0.5),
-        ("imdb", "pf"): SimpleNamespace(points=+0.3),
-        ("20ng", "pf"): SimpleNamespace(points=-0.9),  # -0.1 on the subset
-        ("imdb", "c-lc11"): SimpleNamespace(points=0.0),  # never scored on 20 Newsgroups
+        ("imdb", "pfc-lc7"): [SimpleNamespace(points=0.0), SimpleNamespace(points=-0.4)],
+        ("20ng", "pfc-lc7"): [SimpleNamespace(points=-0.5)],
+        ("imdb", "pf"): [SimpleNamespace(points=+0.3)],
+        ("20ng", "pf"): [SimpleNamespace(points=-0.9)],  # -0.1 on the subset
+        ("imdb", "c-lc11"): [SimpleNamespace(points=0.0)],  # never scored on 20 Newsgroups
     }
     lines = summary(planned, ratios, DEFAULT_RECIPE_PLAN, whole)
     subset_pick, whole_pick = lines[lines.index("") + 3], lines[lines.index("") + 5]
     assert "picks pf (qualifying: pf 1.20x, c (Lc=11) 1.10x)." in subset_pick
-    assert whole_pick.startswith("Read on the whole held-out splits of IMDB and 20 Newsgroups")
+    assert whole_pick.startswith("Read on the whole test splits instead (IMDB and 20 Newsgroups")
     assert (
         "picks pfc (Lc=7) (qualifying: pfc (Lc=7) 1.80x (worst -0.5 on 20 Newsgroups))."
         in whole_pick
@@ -524,21 +525,32 @@ def test_the_rule_read_on_the_whole_splits_uses_them_where_the_plan_tests_a_subs
 
 
 def test_the_frontier_reads_the_whole_split_scores_from_their_cache(tmp_path: Path):
+    """Every seed of the plan scored there counts, a run under other settings does not."""
     from benchmarks.whole_test import score_path
 
-    records = [
-        {**record(dataset, config, 0.9, DEFAULT_RECIPE_PLAN),
-         "artifact": str(tmp_path / "runs" / f"{dataset}-{config}" / "artifact")}
-        for dataset in DEFAULT_RECIPE_PLAN
-        for config in ("bert", "pfc-lc7")
-    ]  # fmt: skip
-    answers = {"bert": [0, 1, 1, 0], "pfc-lc7": [0, 1, 1, 1]}  # labels [0, 1, 1, 1]
-    for item in records:
-        if item["dataset"] != "bbc":  # tested whole: never re-scored
-            cache = {"labels": [0, 1, 1, 1], "predicted": answers[item["config"]]}
-            score_path(tmp_path, item, "fp32").write_text(json.dumps(cache))
+    def scored_record(dataset: str, config: str, predicted: list[int], **settings) -> dict:
+        made = record(dataset, config, 0.9, DEFAULT_RECIPE_PLAN)
+        made["settings"] = {**made["settings"], **settings}
+        made["artifact"] = str(tmp_path / f"{dataset}-{config}-{settings}" / "artifact")
+        cache = {"labels": [0, 1, 1, 1], "predicted": predicted}
+        score_path(tmp_path, made, "fp32").write_text(json.dumps(cache))
+        return made
+
+    right, one_wrong, two_wrong = [0, 1, 1, 1], [0, 1, 1, 0], [0, 1, 0, 0]
+    records = [record("bbc", config, 0.9, DEFAULT_RECIPE_PLAN) for config in ("bert", "pfc-lc7")]
+    for dataset in ("imdb", "20ng"):
+        records += [scored_record(dataset, "bert", one_wrong),
+                    scored_record(dataset, "pfc-lc7", right)]  # fmt: skip
     ratios = speed({"bert": 1.0, "pfc-lc7": 1.8})
-    text = render_frontier(records, ratios, tmp_path)
-    default = text.split("## The frontier with the default recipe")[1]
-    assert "(qualifying: pfc (Lc=7) 1.80x (worst +0.0 on BBC News))." in default
+    pick = "(qualifying: pfc (Lc=7) 1.80x (worst +0.0 on BBC News))."
+    assert pick in render_frontier(records, ratios, tmp_path).split("default recipe")[-1]
     assert "Read on the whole" not in render_frontier(records, ratios)  # no cache given
+    elsewhere = [scored_record("imdb", "bert", right, epochs=3.0),
+                 scored_record("imdb", "pfc-lc7", two_wrong, epochs=3.0)]  # fmt: skip
+    assert pick in render_frontier(records + elsewhere, ratios, tmp_path)
+    repeat = [
+        scored_record("imdb", "bert", right, seed=43),
+        scored_record("imdb", "pfc-lc7", two_wrong, seed=43),
+    ]  # fmt: skip: -50 and +25
+    text = render_frontier(records + repeat, ratios, tmp_path).split("default recipe")[-1]
+    assert "subsets), no configuration scored there qualifies." in text
