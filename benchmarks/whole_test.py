@@ -147,12 +147,24 @@ def scored(record: dict, precision: str, scores_dir: Path, batch_size: int) -> S
         if not (Path(record["artifact"]) / "model.onnx").exists():
             print(f"--- {record['artifact']}: no artifact, skipped", flush=True)
             return None
+        if left_out(record, precision):
+            print(
+                f"--- {record['artifact']}: its {precision} graph was left out, skipped", flush=True
+            )
+            return None
         print(f"=== scoring {record['artifact']} at {precision}", flush=True)
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(
             json.dumps(score_artifact(record, precision, batch_size), separators=(",", ":")) + "\n"
         )
     return cached_score(record, precision, scores_dir)
+
+
+def left_out(record: dict, precision: str) -> bool:
+    """Training measured the precision's graph and left it out of the artifact (an int8 graph
+    that lost more than `--int8-max-drop` against fp32): there is nothing to score."""
+    measured = (record.get("precisions") or {}).get(precision)
+    return measured is not None and measured["file"] is None
 
 
 def cached_score(record: dict, precision: str, scores_dir: Path) -> Scored | None:

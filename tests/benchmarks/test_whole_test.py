@@ -14,6 +14,7 @@ from benchmarks.whole_test import (
     Paired,
     Scored,
     cached_pairs,
+    left_out,
     mean_over_seeds,
     pair_up,
     paired_standard_error,
@@ -22,6 +23,7 @@ from benchmarks.whole_test import (
     selected_records,
     verdict,
 )
+from benchmarks.whole_test import scored as scored_or_cached
 
 CONFIG = "pfc-lc7-kd-transfer-from-kd"
 
@@ -134,3 +136,14 @@ def test_cached_pairs_read_the_cache_alone(tmp_path):
     assert [pair.config.record["config"] for pair in pairs] == [CONFIG]
     assert pairs[0].points == pytest.approx(-100 / 3)
     assert cached_pairs([config, bert], tmp_path, "int8") == []
+
+
+def test_a_graph_left_out_of_its_artifact_is_skipped_not_scored(tmp_path):
+    artifact = tmp_path / "run" / "artifact"
+    artifact.mkdir(parents=True)
+    (artifact / "model.onnx").write_bytes(b"")  # scoring it would fail
+    kept = {**record(CONFIG, 42), "artifact": str(artifact)}
+    kept["precisions"] = {"int8": {"accuracy": 0.85, "file": None}}
+    assert left_out(kept, "int8") and not left_out(kept, "fp32")
+    assert scored_or_cached(kept, "int8", tmp_path / "scores", batch_size=8) is None
+    assert not (tmp_path / "scores").exists()
