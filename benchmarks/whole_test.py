@@ -240,7 +240,9 @@ def render(pairs: list[Paired], command: str) -> str:
         "",
         "The plan's artifacts re-scored with ONNX Runtime on their data set's whole held-out test "
         "split (IMDB: the 5,000 reviews held out by split seed 42, of which the plan tests 500; "
-        "20 Newsgroups: its 7,528 test posts, of which the plan tests 1,000), each configuration "
+        "20 Newsgroups: its 7,528 test posts, of which the plan tests 1,000; BBC News: its 445 "
+        "test articles, tested whole by the plan too, so there the two columns agree and the "
+        "rows add the standard error and the seeds' mean), each configuration "
         "against `bert` trained with the same seed. Points vs `bert` ± the paired standard error "
         "(the spread of the per-document difference in correctness over sqrt(documents)). "
         f"Verdict on the target (at most {TARGET_POINTS} points below `bert`) at two standard "
