@@ -147,7 +147,7 @@ def scored(record: dict, precision: str, scores_dir: Path, batch_size: int) -> S
         if not (Path(record["artifact"]) / "model.onnx").exists():
             print(f"--- {record['artifact']}: no artifact, skipped", flush=True)
             return None
-        if left_out(record, precision):
+        if not holds_graph(record, precision):
             print(
                 f"--- {record['artifact']}: its {precision} graph was left out, skipped", flush=True
             )
@@ -160,11 +160,12 @@ def scored(record: dict, precision: str, scores_dir: Path, batch_size: int) -> S
     return cached_score(record, precision, scores_dir)
 
 
-def left_out(record: dict, precision: str) -> bool:
-    """Training measured the precision's graph and left it out of the artifact (an int8 graph
-    that lost more than `--int8-max-drop` against fp32): there is nothing to score."""
-    measured = (record.get("precisions") or {}).get(precision)
-    return measured is not None and measured["file"] is None
+def holds_graph(record: dict, precision: str) -> bool:
+    """The record's artifact holds its `precision` graph, by its own card: training leaves out
+    one that loses more than `--int8-max-drop` against fp32, and there is nothing to score."""
+    from artifact.card import load_card
+
+    return precision in load_card(record["artifact"]).available_precisions()
 
 
 def cached_score(record: dict, precision: str, scores_dir: Path) -> Scored | None:

@@ -14,7 +14,7 @@ from benchmarks.whole_test import (
     Paired,
     Scored,
     cached_pairs,
-    left_out,
+    holds_graph,
     mean_over_seeds,
     pair_up,
     paired_standard_error,
@@ -24,6 +24,7 @@ from benchmarks.whole_test import (
     verdict,
 )
 from benchmarks.whole_test import scored as scored_or_cached
+from tests.artifact.conftest import METADATA, write_files
 
 CONFIG = "pfc-lc7-kd-transfer-from-kd"
 
@@ -139,11 +140,9 @@ def test_cached_pairs_read_the_cache_alone(tmp_path):
 
 
 def test_a_graph_left_out_of_its_artifact_is_skipped_not_scored(tmp_path):
-    artifact = tmp_path / "run" / "artifact"
-    artifact.mkdir(parents=True)
-    (artifact / "model.onnx").write_bytes(b"")  # scoring it would fail
-    kept = {**record(CONFIG, 42), "artifact": str(artifact)}
-    kept["precisions"] = {"int8": {"accuracy": 0.85, "file": None}}
-    assert left_out(kept, "int8") and not left_out(kept, "fp32")
+    precisions = {"fp32": {"file": "model.onnx"}, "int8": {"file": None, "reason": "lost 0.9"}}
+    artifact = write_files(tmp_path / "run" / "artifact", {**METADATA, "precisions": precisions})
+    kept = {**record(CONFIG, 42), "artifact": str(artifact)}  # its model.onnx is a placeholder
+    assert not holds_graph(kept, "int8") and holds_graph(kept, "fp32")
     assert scored_or_cached(kept, "int8", tmp_path / "scores", batch_size=8) is None
     assert not (tmp_path / "scores").exists()
