@@ -14,8 +14,8 @@ correctness, over the square root of the documents).
 
 Scores are cached per artifact and precision under benchmarks/results/whole_test/ (a rerun
 scores only what is missing); the table goes to docs/results.md, section `whole-test`, and the
-frontier there (benchmarks/frontier.py) is rewritten, since its rule reads the cached fp32 scores
-too.
+frontier there (benchmarks/frontier.py) is rewritten once its speed is measured, since its rule
+reads the cached fp32 scores too.
 """
 
 from __future__ import annotations
@@ -295,8 +295,8 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    records = selected_records(load_records(args.results_dir), args.plan, args.datasets,
-                               args.configs)  # fmt: skip
+    every_record = load_records(args.results_dir)
+    records = selected_records(every_record, args.plan, args.datasets, args.configs)
     scores = [
         scored(record, precision, args.scores_dir, args.batch_size)
         for precision in args.precisions
@@ -305,9 +305,9 @@ def main(argv=None) -> int:
     section = render(pair_up([s for s in scores if s is not None]), command_line(SCRIPT))
     replace_section(args.output, SECTION, section)
     print(section)
-    # The frontier's rule reads these scores too.
-    write_frontier(load_records(args.results_dir), load_speed(SPEED_FILE), args.output,
-                   scores_dir=args.scores_dir)  # fmt: skip
+    speed = load_speed(SPEED_FILE)
+    if speed is not None:  # the frontier's rule reads these scores too; as accuracy.py writes it
+        write_frontier(every_record, speed, args.output, scores_dir=args.scores_dir)
     return 0
 
 
