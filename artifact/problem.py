@@ -90,6 +90,11 @@ class LabelRule:
             return chosen
         return probabilities >= self.threshold_vector(probabilities.shape[1], threshold)
 
+    def correct(self, probabilities: np.ndarray, true_labels: np.ndarray) -> np.ndarray:
+        """(N,) bool: the documents given exactly their true labels (`true_labels`: (N, C), one
+        row per document); their share is the accuracy (multi-label: subset accuracy)."""
+        return (self.decide(probabilities) == np.asarray(true_labels, dtype=bool)).all(axis=1)
+
     def agreement(self, probabilities: np.ndarray, reference: np.ndarray) -> float:
         """Share of documents given exactly the same labels from both probability arrays."""
         same = (self.decide(probabilities) == self.decide(reference)).all(axis=1)

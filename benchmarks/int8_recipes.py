@@ -49,6 +49,7 @@ from artifact.runtime import OnnxClassifier  # noqa: E402
 from benchmarks.doc_sections import command_line, replace_section  # noqa: E402
 from training.evaluate import (  # noqa: E402
     data_arguments_from_metadata,
+    label_matrix,
     load_test_documents,
     reading_labels_as,
     score_with_probabilities,
@@ -97,6 +98,7 @@ def compare_run(run_dir: Path, scratch: Path, batch_size: int, gate: bool = Fals
                 INT8_GATE_BATCH_SIZES,
                 reference,
                 fp32.rule,
+                graded_against=(label_matrix(documents, fp32.labels), reference),
             )
             result["_shipped_graph"] = str(path)
     return result
@@ -125,7 +127,13 @@ def update_records(result: dict, run_dir: Path, max_drop: float) -> None:
     benchmark's record of this run."""
     target = run_dir / "artifact" / PRECISION_FILES["int8"]
     scores = result["_shipped_scores"]
-    reason = too_inaccurate("int8", scores["accuracy"], result["fp32"], max_drop / 100)
+    reason = too_inaccurate(
+        "int8",
+        scores["accuracy"],
+        result["fp32"],
+        max_drop / 100,
+        scores["accuracy_drop_standard_error"],
+    )
     entry = {"file": None if reason else target.name, **scores}
     entry |= {"recipe": INT8_RECIPE, "reference": "fp32 graph"}
     if reason:

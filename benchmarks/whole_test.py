@@ -44,6 +44,7 @@ from benchmarks.accuracy_plan import (  # noqa: E402
 )
 from benchmarks.doc_sections import command_line, replace_section  # noqa: E402
 from benchmarks.frontier import SPEED_FILE, WHOLE_TEST_SCORES, load_speed, write_frontier  # noqa: E402
+from training.metrics import paired_standard_error  # noqa: E402
 
 SECTION = "whole-test"
 SCRIPT = "benchmarks/whole_test.py"
@@ -76,16 +77,8 @@ class Paired:
 
     @property
     def standard_error(self) -> float:
-        return paired_standard_error(self.config.correct, self.baseline.correct)
-
-
-def paired_standard_error(correct: np.ndarray, baseline_correct: np.ndarray) -> float:
-    """Standard error, in points, of the accuracy difference of two classifiers read on the same
-    documents: the per-document difference (-1, 0 or 1) has that spread over sqrt(documents)."""
-    if len(correct) != len(baseline_correct):
-        raise ValueError("the two runs were scored on different numbers of documents")
-    differences = correct.astype(float) - baseline_correct.astype(float)
-    return 100 * float(differences.std(ddof=1)) / math.sqrt(len(differences))
+        """In points."""
+        return 100 * paired_standard_error(self.config.correct, self.baseline.correct)
 
 
 def mean_over_seeds(pairs: list[Paired]) -> tuple[float, float]:

@@ -1,9 +1,11 @@
 """Classification metrics reported by training and evaluation (the paper's: accuracy, macro-F1,
 micro-F1), plus the per-class report and confusion matrix that explain them; for multi-label
-models the label-set metrics (micro-, macro- and samples-F1, subset accuracy, Hamming loss)."""
+models the label-set metrics (micro-, macro- and samples-F1, subset accuracy, Hamming loss);
+and the standard error of the accuracy difference of two classifiers read on the same documents."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import numpy as np
@@ -108,3 +110,14 @@ def per_class(label_names, precision, recall, f1, support) -> dict[str, dict]:
         }
         for i, name in enumerate(label_names)
     }
+
+
+def paired_standard_error(correct: np.ndarray, baseline_correct: np.ndarray) -> float:
+    """Standard error of the accuracy difference of two classifiers read on the same documents,
+    as a fraction: the per-document difference in correctness (-1, 0 or 1; a share when a
+    classifier's correctness is averaged over several readings) has that spread over
+    sqrt(documents)."""
+    if len(correct) != len(baseline_correct):
+        raise ValueError("the two runs were scored on different numbers of documents")
+    differences = np.asarray(correct, dtype=float) - np.asarray(baseline_correct, dtype=float)
+    return float(differences.std(ddof=1)) / math.sqrt(len(differences))

@@ -22,7 +22,8 @@ from artifact.problem import LabelRule
 from artifact.runtime import OnnxClassifier
 from artifact.truncation import Truncation, aggregate_windows
 from training.documents import Document
-from training.evaluate import score_with_probabilities
+from training.evaluate import label_matrix, score_with_probabilities
+from training.metrics import paired_standard_error
 
 logger = logging.getLogger(__name__)
 
@@ -177,32 +178,57 @@ def over_batchings(
     batch_sizes: Sequence[int],
     reference: np.ndarray,
     rule: LabelRule | None = None,
+    graded_against: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> dict[str, Any]:
     """`precision_scores` of one graph scored at each of `batch_sizes` (`score_at(batch_size)`
     gives its metrics and probabilities): accuracy and macro-F1 averaged over the batchings,
     the lowest label agreement and the largest probability difference, and the accuracy of
-    each batching under `accuracy_by_batch_size`."""
-    scores = {size: precision_scores(*score_at(size), reference, rule) for size in batch_sizes}
-    return {
+    each batching under `accuracy_by_batch_size`.
+
+    With `graded_against` (the documents' true labels, (N, C), and the fp32 graph's
+    probabilities), also `accuracy_drop_standard_error`: the paired standard error of the mean
+    accuracy's difference to fp32, from each document's share of right answers over the
+    batchings against fp32's answer on it. A drop of one document in 500 is 0.2 points; this
+    says how many such points the test split can tell apart.
+    """
+    rule = rule or LabelRule()
+    readings = {size: score_at(size) for size in batch_sizes}
+    scores = {size: precision_scores(*read, reference, rule) for size, read in readings.items()}
+    summary = {
         "accuracy": float(np.mean([s["accuracy"] for s in scores.values()])),
         "macro_f1": float(np.mean([s["macro_f1"] for s in scores.values()])),
         "label_agreement": min(s["label_agreement"] for s in scores.values()),
         "max_prob_diff": max(s["max_prob_diff"] for s in scores.values()),
         "accuracy_by_batch_size": {str(size): s["accuracy"] for size, s in scores.items()},
     }
+    if graded_against is not None:
+        true_labels, fp32_probabilities = graded_against
+        right_share = np.mean(
+            [rule.correct(probabilities, true_labels) for _, probabilities in readings.values()],
+            axis=0,
+        )
+        fp32_right = rule.correct(fp32_probabilities, true_labels)
+        summary["accuracy_drop_standard_error"] = paired_standard_error(right_share, fp32_right)
+    return summary
 
 
 def too_inaccurate(
-    precision: str, accuracy: float, fp32_accuracy: float, max_accuracy_drop: float
+    precision: str,
+    accuracy: float,
+    fp32_accuracy: float,
+    max_accuracy_drop: float,
+    standard_error: float | None = None,
 ) -> str | None:
     """Why a `precision` graph scoring `accuracy` is left out of the artifact, or None when it
-    loses at most `max_accuracy_drop` (a fraction) against fp32."""
+    loses at most `max_accuracy_drop` (a fraction) against fp32. The reason gives the drop's
+    paired `standard_error` when known, so a drop of a few documents reads as what it is."""
     drop = fp32_accuracy - accuracy
     if drop <= max_accuracy_drop:
         return None
+    error = "" if standard_error is None else f" ± {100 * standard_error:.1f}"
     return (
-        f"{precision} test accuracy {accuracy:.4f} is {100 * drop:.1f} points below fp32's "
-        f"{fp32_accuracy:.4f} (at most {100 * max_accuracy_drop:.1f} allowed)"
+        f"{precision} test accuracy {accuracy:.4f} is {100 * drop:.1f}{error} points below "
+        f"fp32's {fp32_accuracy:.4f} (at most {100 * max_accuracy_drop:.1f} allowed)"
     )
 
 
@@ -222,12 +248,15 @@ def export_precisions(
     and drop a lower precision that loses more than `max_accuracy_drop` (a fraction) of
     accuracy. `fp32_scores` is the fp32 graph's `score_with_probabilities` on the same
     documents, computed once by the caller. fp16 is scored at `batch_size`; int8, whose
-    activations are quantized per batch, at each of INT8_GATE_BATCH_SIZES (`over_batchings`).
+    activations are quantized per batch, at each of INT8_GATE_BATCH_SIZES (`over_batchings`);
+    each with the paired standard error of its accuracy drop, which a left-out graph's reason
+    gives too.
 
     Returns metadata.json's `precisions` object and the warnings for the precisions dropped.
     """
     fp32 = precision_scores(*fp32_scores, reference, fp32_classifier.rule)
     precisions = {"fp32": {"file": PRECISION_FILES["fp32"], **fp32}}
+    true_labels = label_matrix(documents, fp32_classifier.labels)
     warnings = []
     for precision, write in WRITERS.items():
         path = directory / PRECISION_FILES[precision]
@@ -245,11 +274,18 @@ def export_precisions(
             batch_sizes,
             reference,
             classifier.rule,
+            graded_against=(true_labels, fp32_scores[1]),
         )
         entry: dict[str, Any] = {"file": path.name, **scores}
         if precision == "int8":
             entry["recipe"] = INT8_RECIPE
-        reason = too_inaccurate(precision, scores["accuracy"], fp32["accuracy"], max_accuracy_drop)
+        reason = too_inaccurate(
+            precision,
+            scores["accuracy"],
+            fp32["accuracy"],
+            max_accuracy_drop,
+            scores["accuracy_drop_standard_error"],
+        )
         if reason:
             path.unlink()
             entry["file"] = None

@@ -17,7 +17,6 @@ from benchmarks.whole_test import (
     holds_graph,
     mean_over_seeds,
     pair_up,
-    paired_standard_error,
     render,
     score_path,
     selected_records,
@@ -45,25 +44,6 @@ def record(config: str, seed: int, dataset: str = "imdb", accuracy: float = 0.86
 def scored(config: str, seed: int, correct: list[int], labels: list[int] | None = None) -> Scored:
     labels = labels if labels is not None else [0] * len(correct)
     return Scored(record(config, seed), "int8", np.array(correct, dtype=bool), labels)
-
-
-def test_the_paired_standard_error_is_the_spread_of_the_per_document_difference():
-    # 10 documents: the configuration alone right on 3, `bert` alone right on 1, both on 6.
-    config = np.array([1, 1, 1, 0, 1, 1, 1, 1, 1, 1], dtype=bool)
-    baseline = np.array([0, 0, 0, 1, 1, 1, 1, 1, 1, 1], dtype=bool)
-    differences = [1, 1, 1, -1, 0, 0, 0, 0, 0, 0]  # mean 0.2
-    variance = sum((d - 0.2) ** 2 for d in differences) / 9
-    assert paired_standard_error(config, baseline) == pytest.approx(100 * math.sqrt(variance / 10))
-
-
-def test_two_runs_that_agree_on_every_document_differ_by_zero_with_zero_error():
-    same = np.array([1, 0, 1, 1], dtype=bool)
-    assert paired_standard_error(same, same) == 0.0
-
-
-def test_runs_on_different_numbers_of_documents_are_refused():
-    with pytest.raises(ValueError, match="different numbers"):
-        paired_standard_error(np.ones(3, dtype=bool), np.ones(4, dtype=bool))
 
 
 def test_seeds_average_and_their_errors_add_in_quadrature():

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 
-from training.metrics import classification_metrics, mean_kept_per_layer
+from training.metrics import classification_metrics, mean_kept_per_layer, paired_standard_error
 
 
 def test_known_case():
@@ -41,3 +43,22 @@ def test_mean_kept_per_layer():
     assert mean_kept_per_layer(np.array([[10, 9, 0], [20, 17, 0]])) == [15.0, 13.0, 0.0]
     with pytest.raises(ValueError, match="documents, layers"):
         mean_kept_per_layer(np.zeros((0, 3)))
+
+
+def test_the_paired_standard_error_is_the_spread_of_the_per_document_difference():
+    # 10 documents: the configuration alone right on 3, `bert` alone right on 1, both on 6.
+    config = np.array([1, 1, 1, 0, 1, 1, 1, 1, 1, 1], dtype=bool)
+    baseline = np.array([0, 0, 0, 1, 1, 1, 1, 1, 1, 1], dtype=bool)
+    differences = [1, 1, 1, -1, 0, 0, 0, 0, 0, 0]  # mean 0.2
+    variance = sum((d - 0.2) ** 2 for d in differences) / 9
+    assert paired_standard_error(config, baseline) == pytest.approx(math.sqrt(variance / 10))
+
+
+def test_two_runs_that_agree_on_every_document_differ_by_zero_with_zero_error():
+    same = np.array([1, 0, 1, 1], dtype=bool)
+    assert paired_standard_error(same, same) == 0.0
+
+
+def test_runs_on_different_numbers_of_documents_are_refused():
+    with pytest.raises(ValueError, match="different numbers"):
+        paired_standard_error(np.ones(3, dtype=bool), np.ones(4, dtype=bool))

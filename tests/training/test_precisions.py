@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import shutil
 
 import numpy as np
@@ -48,7 +49,8 @@ def test_every_precision_is_written_and_scored_against_pytorch(run):
         assert (run / "artifact" / entry["file"]).is_file()
         scores = {"file", "accuracy", "macro_f1", "label_agreement", "max_prob_diff"}
         if precision != "fp32":
-            scores.add("accuracy_by_batch_size")
+            scores |= {"accuracy_by_batch_size", "accuracy_drop_standard_error"}
+            assert 0 <= entry["accuracy_drop_standard_error"] < 1
         assert set(entry) == scores | ({"recipe"} if precision == "int8" else set())
     assert precisions["int8"]["recipe"] == INT8_RECIPE
     # int8 is judged over batchings (its activations are quantized per batch), fp16 at one.
@@ -98,7 +100,11 @@ def test_int8_is_judged_by_its_mean_over_batchings_not_one_draw():
         accuracy = (9 - flipped) / 10
         return {"accuracy": accuracy, "macro_f1": accuracy / 2}, probabilities
 
-    scores = over_batchings(score_at, (1, 8, 16, 32), reference)
+    true_labels = np.tile([[1, 0]], (10, 1))
+    true_labels[9] = [0, 1]  # fp32 gets documents 0-8 right
+    scores = over_batchings(
+        score_at, (1, 8, 16, 32), reference, graded_against=(true_labels, reference)
+    )
     assert scores["accuracy_by_batch_size"] == {"1": 0.8, "8": 0.8, "16": 0.7, "32": 0.8}
     assert scores["accuracy"] == pytest.approx(0.775)
     assert scores["macro_f1"] == pytest.approx(0.3875)
@@ -107,6 +113,13 @@ def test_int8_is_judged_by_its_mean_over_batchings_not_one_draw():
     # Allowed 15 points: the batch-16 draw alone (20 below fp32) would leave the graph out.
     assert too_inaccurate("int8", 0.7, 0.9, 0.15) is not None
     assert too_inaccurate("int8", scores["accuracy"], 0.9, 0.15) is None
+    # Right shares against fp32, document by document: 0 - 1 on document 0 (flipped at every
+    # batching), 0.75 - 1 on document 1 (flipped at batch 16 only), 0 elsewhere: mean -0.125.
+    squared_deviations = 0.875**2 + 0.125**2 + 8 * 0.125**2
+    expected = math.sqrt(squared_deviations / 9 / 10)
+    assert scores["accuracy_drop_standard_error"] == pytest.approx(expected)
+    reason = too_inaccurate("int8", 0.7, 0.9, 0.15, scores["accuracy_drop_standard_error"])
+    assert reason is not None and "20.0 ± 10.0 points below fp32" in reason
 
 
 def test_fp16_keeps_the_same_keys_and_values_as_fp32(run):
@@ -145,6 +158,7 @@ def test_a_precision_that_loses_accuracy_is_left_out_with_its_reason(run, tmp_pa
     for precision in ("int8", "fp16"):
         assert precisions[precision]["file"] is None
         assert "points below fp32" in precisions[precision]["reason"]
+        assert "±" in precisions[precision]["reason"]
         assert not (tmp_path / PRECISION_FILES[precision]).exists()
     assert len(warnings) == 2 and warnings[0].startswith("int8 graph left out")
 
