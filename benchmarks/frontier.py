@@ -329,10 +329,13 @@ def whole_split_pick(candidates: dict[str, dict[str, Point]], plan: dict[str, Se
     subset reading ranks, each with its points by dataset."""
     subsetted = [dataset for dataset in plan if plan[dataset].max_test_samples is not None]
     accurate: dict[str, tuple[float, str]] = {}  # name: lowest ratio, worst delta
-    unscored = 0
+    unscored: dict[str, tuple[float, float]] = {}  # name: lowest ratio, worst subset delta
     for config, own in candidates.items():
         if any((dataset, config) not in whole for dataset in subsetted):
-            unscored += 1
+            unscored[CONFIGS[config].name] = (
+                min(point.speed_ratio for point in own.values()),
+                min(point.delta for point in own.values()),
+            )
             continue
         deltas = {dataset: whole_split_delta(point, whole.get((dataset, config)))
                   for dataset, point in own.items()}  # fmt: skip
@@ -347,17 +350,36 @@ def whole_split_pick(candidates: dict[str, dict[str, Point]], plan: dict[str, Se
     reading = (f"Read on the whole test splits instead ({titles} re-scored whole, fp32: "
                'section "On the whole test split", the mean over the seeds scored there; point '
                "estimates, as on the subsets)")  # fmt: skip
+    picked_ratio = 0.0
     if accurate:
         ranked = sorted(accurate.items(), key=lambda item: -item[1][0])
         listed = ", ".join(
             f"{name} {ratio:.2f}x (worst {worst})" for name, (ratio, worst) in ranked
         )
         verdict = f"{reading}, the rule picks {ranked[0][0]} (qualifying: {listed})."
+        picked_ratio = ranked[0][1][0]
     else:
         verdict = f"{reading}, no configuration scored there qualifies."
     if unscored:
-        verdict += f" Not scored there yet: {unscored} configuration(s) measured on every dataset."
+        verdict += (f" Not scored there yet: {len(unscored)} configuration(s) measured on every "
+                    f"dataset{unscored_faster(unscored, picked_ratio)}.")  # fmt: skip
     return verdict
+
+
+def unscored_faster(unscored: dict[str, tuple[float, float]], picked_ratio: float) -> str:
+    """The unscored configurations that would outrank the whole-split pick if they qualified,
+    with their worst subset delta. On a subset a difference to `bert` has a standard error of
+    about a point, so one more than two points beyond the allowed margin there is more than two
+    standard errors from qualifying: the listing says whether the unscored ones could still
+    change the pick."""
+    faster = sorted(
+        ((name, ratio, worst) for name, (ratio, worst) in unscored.items() if ratio > picked_ratio),
+        key=lambda item: -item[1],
+    )
+    if not faster:
+        return "; none of them is faster than the pick"
+    listed = ", ".join(f"{name} {ratio:.2f}x (worst {worst:+.1f})" for name, ratio, worst in faster)
+    return f"; faster than the pick, with their worst delta on the subsets: {listed}"
 
 
 def whole_split_delta(point: Point, pairs: list[Paired] | None) -> float:

@@ -494,15 +494,18 @@ def test_a_piece_that_names_a_distilled_teacher_has_it_and_its_teacher_trained_f
 def test_the_rule_read_on_the_whole_splits_uses_them_where_the_plan_tests_a_subset():
     """IMDB and 20 Newsgroups read their whole-split differences, averaged over seeds; BBC News,
     tested whole and not re-scored, its record's; a configuration not scored on every subsetted
-    dataset is counted, not ranked."""
+    dataset is counted, not ranked, and named with its worst subset delta when it is faster than
+    the pick."""
+    configs = (("bert", 0.90), ("pfc-lc7", 0.896), ("pf", 0.899), ("c-lc11", 0.9))
+    configs += (("pfc-lc7-p07", 0.85),)  # 2.0x, -5.0 on every subset, never scored whole
     records = [
         record(dataset, config, value, DEFAULT_RECIPE_PLAN)
         for dataset in DEFAULT_RECIPE_PLAN
-        for config, value in (("bert", 0.90), ("pfc-lc7", 0.896), ("pf", 0.899), ("c-lc11", 0.9))
+        for config, value in configs
     ]
-    records[5] = record("imdb", "pfc-lc7", 0.894, DEFAULT_RECIPE_PLAN)  # -0.6 on the subset
+    records[6] = record("imdb", "pfc-lc7", 0.894, DEFAULT_RECIPE_PLAN)  # -0.6 on the subset
     planned = planned_records(records, DEFAULT_RECIPE_PLAN)
-    ratios = speed({"bert": 1.0, "pfc-lc7": 1.8, "pf": 1.2, "c-lc11": 1.1})
+    ratios = speed({"bert": 1.0, "pfc-lc7": 1.8, "pf": 1.2, "c-lc11": 1.1, "pfc-lc7-p07": 2.0})
     whole = {
         ("imdb", "pfc-lc7"): [SimpleNamespace(points=0.0), SimpleNamespace(points=-0.4)],
         ("20ng", "pfc-lc7"): [SimpleNamespace(points=-0.5)],
@@ -519,7 +522,14 @@ def test_the_rule_read_on_the_whole_splits_uses_them_where_the_plan_tests_a_subs
         in whole_pick
     )
     assert whole_pick.endswith(
-        "Not scored there yet: 1 configuration(s) measured on every dataset."
+        "Not scored there yet: 2 configuration(s) measured on every dataset; faster than the "
+        "pick, with their worst delta on the subsets: pfc (Lc=7) (p=0.7) 2.00x (worst -5.0)."
+    )
+    del whole[("imdb", "pfc-lc7")]  # no pick: every unscored configuration is faster
+    whole_pick = summary(planned, ratios, DEFAULT_RECIPE_PLAN, whole)[lines.index("") + 5]
+    assert "no configuration scored there qualifies" in whole_pick
+    assert "subsets: pfc (Lc=7) (p=0.7) 2.00x (worst -5.0), pfc (Lc=7) 1.80x (worst -0.6), " in (
+        whole_pick
     )
     assert not any(line.startswith("Read on the whole") for line in summary(planned, ratios))
 
