@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import sys
 import time
 from dataclasses import dataclass, replace
@@ -82,10 +81,19 @@ class Paired:
 
 
 def mean_over_seeds(pairs: list[Paired]) -> tuple[float, float]:
-    """The mean difference over independent seeds and its standard error."""
-    points = [p.points for p in pairs]
-    error = math.sqrt(sum(p.standard_error**2 for p in pairs)) / len(pairs)
-    return sum(points) / len(points), error
+    """The mean difference over the seeds and its standard error, in points.
+
+    Every seed reads the same documents, so the seeds' errors are not independent: a review
+    the configuration gets wrong at one seed it tends to get wrong at the next. The error is
+    therefore taken per document, over each document's share of seeds at which each side got
+    it right (paired_standard_error on those shares), and not as the seeds' errors added in
+    quadrature, which would shrink as one over sqrt(seeds) however alike the seeds are."""
+    if len({len(p.config.correct) for p in pairs}) != 1:
+        raise ValueError("the seeds were scored on different numbers of documents")
+    config_share = np.mean([p.config.correct for p in pairs], axis=0)
+    baseline_share = np.mean([p.baseline.correct for p in pairs], axis=0)
+    points = 100 * float(config_share.mean() - baseline_share.mean())
+    return points, 100 * paired_standard_error(config_share, baseline_share)
 
 
 def selected_records(records: list[dict], plan: str, datasets: list[str],
@@ -238,7 +246,9 @@ def render(pairs: list[Paired], command: str) -> str:
         "test articles, tested whole by the plan too, so there the two columns agree and the "
         "rows add the standard error and the seeds' mean), each configuration "
         "against `bert` trained with the same seed. Points vs `bert` ± the paired standard error "
-        "(the spread of the per-document difference in correctness over sqrt(documents)). "
+        "(the spread of the per-document difference in correctness over sqrt(documents)); for "
+        "the mean over seeds, the same over each document's share of seeds right, since every "
+        "seed reads the same documents and their errors are not independent. "
         f"Verdict on the target (at most {TARGET_POINTS} points below `bert`) at two standard "
         "errors: within, beyond, or undecided.",
         "",

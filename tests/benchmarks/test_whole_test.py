@@ -46,12 +46,24 @@ def scored(config: str, seed: int, correct: list[int], labels: list[int] | None 
     return Scored(record(config, seed), "int8", np.array(correct, dtype=bool), labels)
 
 
-def test_seeds_average_and_their_errors_add_in_quadrature():
+def test_seeds_average_and_their_error_is_taken_per_document():
     first = Paired(scored(CONFIG, 42, [1, 1, 0, 0]), scored("bert", 42, [1, 1, 1, 0]))  # -25
     second = Paired(scored(CONFIG, 43, [1, 1, 1, 1]), scored("bert", 43, [1, 1, 1, 1]))  # 0
     points, error = mean_over_seeds([first, second])
     assert points == pytest.approx(-12.5)
-    assert error == pytest.approx(math.hypot(first.standard_error, 0.0) / 2)
+    # per-document differences of the seeds' shares: 0, 0, -0.5, 0 (sample std 0.25, over 2)
+    assert error == pytest.approx(100 * 0.25 / 2)
+
+
+def test_seeds_that_err_on_the_same_documents_do_not_shrink_the_error():
+    """Two seeds that miss the same documents know no more than one: independent errors added
+    in quadrature would claim 1/sqrt(2) of it."""
+    one = Paired(scored(CONFIG, 42, [1, 0, 1, 0, 1, 1]), scored("bert", 42, [1, 1, 1, 1, 1, 1]))
+    again = Paired(scored(CONFIG, 43, [1, 0, 1, 0, 1, 1]), scored("bert", 43, [1, 1, 1, 1, 1, 1]))
+    points, error = mean_over_seeds([one, again])
+    assert points == pytest.approx(one.points)
+    assert error == pytest.approx(one.standard_error)
+    assert error > math.hypot(one.standard_error, again.standard_error) / 2
 
 
 @pytest.mark.parametrize(
