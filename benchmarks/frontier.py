@@ -331,17 +331,14 @@ def whole_split_pick(candidates: dict[str, dict[str, Point]], plan: dict[str, Se
     accurate: dict[str, tuple[float, str]] = {}  # name: lowest ratio, worst delta
     unscored: dict[str, tuple[float, float]] = {}  # name: lowest ratio, worst subset delta
     for config, own in candidates.items():
+        ratio = min(point.speed_ratio for point in own.values())
         if any((dataset, config) not in whole for dataset in subsetted):
-            unscored[CONFIGS[config].name] = (
-                min(point.speed_ratio for point in own.values()),
-                min(point.delta for point in own.values()),
-            )
+            unscored[CONFIGS[config].name] = (ratio, min(point.delta for point in own.values()))
             continue
         deltas = {dataset: whole_split_delta(point, whole.get((dataset, config)))
                   for dataset, point in own.items()}  # fmt: skip
         worst = min(deltas, key=lambda dataset: deltas[dataset])
         if not misses_target(deltas[worst]):
-            ratio = min(point.speed_ratio for point in own.values())
             accurate[CONFIGS[config].name] = (
                 ratio,
                 f"{deltas[worst]:+.1f} on {DATASET_TITLES[worst]}",

@@ -88,8 +88,8 @@ def mean_over_seeds(pairs: list[Paired]) -> tuple[float, float]:
     therefore taken per document, over each document's share of seeds at which each side got
     it right (paired_standard_error on those shares), and not as the seeds' errors added in
     quadrature, which would shrink as one over sqrt(seeds) however alike the seeds are."""
-    if len({len(p.config.correct) for p in pairs}) != 1:
-        raise ValueError("the seeds were scored on different numbers of documents")
+    if any(p.config.labels != pairs[0].config.labels for p in pairs):
+        raise ValueError("the seeds were scored on different documents")
     config_share = np.mean([p.config.correct for p in pairs], axis=0)
     baseline_share = np.mean([p.baseline.correct for p in pairs], axis=0)
     points = 100 * float(config_share.mean() - baseline_share.mean())

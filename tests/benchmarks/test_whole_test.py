@@ -66,6 +66,13 @@ def test_seeds_that_err_on_the_same_documents_do_not_shrink_the_error():
     assert error > math.hypot(one.standard_error, again.standard_error) / 2
 
 
+def test_seeds_scored_on_other_documents_are_not_averaged_per_document():
+    first = Paired(scored(CONFIG, 42, [1, 0]), scored("bert", 42, [1, 1]))
+    other = Paired(scored(CONFIG, 43, [1, 0], [0, 1]), scored("bert", 43, [1, 1], [0, 1]))
+    with pytest.raises(ValueError, match="different documents"):
+        mean_over_seeds([first, other])
+
+
 @pytest.mark.parametrize(
     ("points", "error", "expected"),
     [(-0.2, 0.1, "within"), (-0.4, 0.5, "undecided"), (-1.6, 0.5, "beyond"), (0.3, 0.4, "within")],
