@@ -137,7 +137,8 @@ def render(records: dict[str, dict], speed: dict | None) -> str:
         "script with the configuration's options appended (`python benchmarks/default_model.py`"
         "). Test accuracy in % on BBC News (fp32 and int8 as ONNX Runtime scores them), points "
         f"vs `bert` at int8, and int8 documents/s vs int8 BERT at batch 8 x {length} "
-        "(`benchmarks/frontier.py --measure-speed`, random weights of the MiniLM shape).",
+        "(`benchmarks/frontier.py --measure-speed`, random weights of the MiniLM shape; the "
+        "median over its timing runs).",
         "",
         "| configuration | fp32 | int8 | int8 vs bert | speed vs int8 BERT |",
         "|---|---|---|---|---|",

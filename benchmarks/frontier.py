@@ -53,6 +53,7 @@ from benchmarks.accuracy_report import (  # noqa: E402
     variant_label,
 )
 from benchmarks.doc_sections import command_line, replace_section  # noqa: E402
+from benchmarks.speed_runs import runs_of, with_run  # noqa: E402
 from training.precisions import INT8_RECIPE  # noqa: E402
 
 if TYPE_CHECKING:
@@ -129,6 +130,7 @@ def speed_document(rows: list[dict], args) -> dict:
         "rounds": args.rounds,
         "warmup": args.warmup,
         "baseline": model_speed.BASELINE,
+        "graphs": model_speed.graph_fingerprint(),
         "baseline_docs_per_s": baseline,
         "configs": configs,
     }
@@ -390,15 +392,27 @@ def speed_source(speed: dict | None) -> str:
         return ("No speed measured yet: `python benchmarks/frontier.py --measure-speed` writes "
                 "benchmarks/results/frontier/speed.json.")  # fmt: skip
     return (
-        f"Speed: `{speed['command']}` on {speed['machine']}, {speed['date']}, ONNX Runtime "
+        f"Speed: `{speed['command']}` on {speed['machine']}, ONNX Runtime "
         f"{speed['onnxruntime']}, {speed['threads']} intra-op threads; random weights on the "
-        f"{speed['shape']} shape (speed does not depend on them), full-length documents, median "
-        f"of {speed['rounds']} interleaved rounds after {speed['warmup']} warm-up round(s), "
+        f"{speed['shape']} shape (speed does not depend on them), full-length documents, "
+        f"{timing_summary(speed)}, "
         f"documents/s relative to {speed['baseline']} at {speed['precision']}, batch "
         f"{speed['batch']} x the dataset's length (benchmarks/results/frontier/speed.json). The "
         "MAC ratio is BERT's multiply-accumulates / the configuration's, from the keys/values its "
         "graph kept on those inputs."
     )
+
+
+def timing_summary(speed: dict) -> str:
+    """How many runs stand behind each ratio, when, and how each run timed (speed_runs)."""
+    runs = runs_of(speed)
+    dates = ", ".join(run["date"][:10] for run in runs)
+    each = (
+        f"median of {speed['rounds']} interleaved rounds after {speed['warmup']} warm-up round(s)"
+    )
+    if len(runs) == 1:
+        return f"{dates}, {each}"
+    return f"the median over {len(runs)} runs ({dates}), each the {each}"
 
 
 def render_frontier(records: list[dict], speed: dict | None, scores_dir: Path | None = None) -> str:
@@ -478,7 +492,8 @@ def whole_split_differences(
 
 def readme_speed_table(speed: dict) -> str:
     """Every distinct graph's int8 documents/s vs int8 BERT at each planned length, and its
-    multiply-accumulate ratios, as one speed run measured them (the README's table)."""
+    multiply-accumulate ratios: the median over the speed runs, with their range (the README's
+    table)."""
     from benchmarks.default_recipe import shipped_config
 
     lengths = planned_lengths()
@@ -497,20 +512,30 @@ def readme_speed_table(speed: dict) -> str:
         ratios = [cell["speed_ratio"] for cell in measured if cell is not None]
         macs = [cell["mac_ratio"] for cell in measured if cell is not None]
         shares += [ratio / mac for ratio, mac in zip(ratios, macs, strict=True)]
-        cells = [f"**{r:.2f}x**" if r >= SPEED_TARGET else f"{r:.2f}x" for r in ratios]
+        cells = [ratio_cell(cell) for cell in measured if cell is not None]
         label = variant_label(graph)
         label += " (our export)" if key == BASELINE_CONFIG else ""
         label += " (the default model)" if graph == graph_of(CONFIGS[shipped]) else ""
         saved = f"{min(macs):.2f}" + ("" if min(macs) == max(macs) else f" - {max(macs):.2f}")
         lines.append(f"| {label} | {' | '.join(cells)} | {saved} |")
+    ranges = len(runs_of(speed)) > 1
     source = (
-        f"`{speed['command']}`, {speed['date'][:10]}, {speed['machine']}: int8 on both sides, "
-        f"the baseline is {speed['baseline']}, median of {speed['rounds']} interleaved rounds; "
-        f"bold: at least {SPEED_TARGET}x (benchmarks/results/frontier/speed.json). The speed "
+        f"`{speed['command']}`, {speed['machine']}: int8 on both sides, the baseline is "
+        f"{speed['baseline']}, {timing_summary(speed)}"
+        + ("; in brackets the lowest and highest run" if ranges else "")
+        + f"; bold: at least {SPEED_TARGET}x (benchmarks/results/frontier/speed.json). The speed "
         "ratios follow the multiply-accumulate ratios, at "
         f"{min(shares, default=0):.2f}-{max(shares, default=0):.2f} of them."
     )
     return "\n".join([*lines, "", source]) + "\n"
+
+
+def ratio_cell(cell: dict) -> str:
+    """A ratio for the README's table: bold from SPEED_TARGET up, with the runs' range."""
+    ratio = cell["speed_ratio"]
+    text = f"**{ratio:.2f}x**" if ratio >= SPEED_TARGET else f"{ratio:.2f}x"
+    low, high = cell.get("speed_ratio_range", (ratio, ratio))
+    return text if low == high else f"{text} ({low:.2f}-{high:.2f})"
 
 
 def write_frontier(
@@ -565,10 +590,12 @@ def main(argv=None) -> int:
         args.device, args.memory_case = "cpu", None  # model_speed.measure's settings
         args.machine = model_speed.machine_description("cpu")
         args.command = command_line("benchmarks/frontier.py")
-        speed = measure_speed(args)
+        speed, set_aside = with_run(load_speed(args.speed_file), measure_speed(args))
         args.speed_file.parent.mkdir(parents=True, exist_ok=True)
         args.speed_file.write_text(json.dumps(speed, indent=2) + "\n")
-        print(f"wrote {args.speed_file}")
+        print(f"wrote {args.speed_file}: the median of {len(speed['runs'])} run(s)"
+              + (f", {set_aside} earlier run(s) of other graphs or settings set aside"
+                 if set_aside else ""))  # fmt: skip
         return 0
     from benchmarks.accuracy import load_records
 
