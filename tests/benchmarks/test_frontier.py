@@ -28,6 +28,7 @@ from benchmarks.frontier import (
     write_frontier,
 )
 from benchmarks.model_speed import with_frozen_twins
+from tests.benchmarks.conftest import speed
 from training.precisions import INT8_RECIPE
 
 
@@ -38,34 +39,6 @@ def record(dataset: str, config: str, accuracy: float, plan=PLAN) -> dict:
         "config": config,
         "settings": asdict(plan[dataset]),
         "accuracy": accuracy,
-    }
-
-
-def speed(ratios: dict[str, float | dict[int, float]]) -> dict:
-    """speed.json with one ratio per configuration (the same at every length unless given)."""
-    configs = {}
-    for config, ratio in ratios.items():
-        per_length = ratio if isinstance(ratio, dict) else dict.fromkeys((128, 256, 512), ratio)
-        configs[config] = {
-            "graph": graph_of(CONFIGS[config]).name,
-            "lengths": {
-                str(length): {"speed_ratio": value, "mac_ratio": value * 1.1}
-                for length, value in per_length.items()
-            },
-        }
-    return {
-        "command": "python benchmarks/frontier.py --measure-speed",
-        "machine": "x86_64, 2 cores",
-        "date": "2026-01-01T00:00:00+00:00",
-        "onnxruntime": "1.0",
-        "shape": "minilm",
-        "precision": "int8",
-        "batch": 8,
-        "threads": 2,
-        "rounds": 10,
-        "warmup": 2,
-        "baseline": "bert (ORT-optimized)",
-        "configs": configs,
     }
 
 
