@@ -30,9 +30,9 @@ def runs_of(record: dict | None) -> list[dict]:
     return record.get("runs") or [record]
 
 
-def same_graphs(run: dict, other: dict) -> bool:
-    """Both runs timed graphs made by the same code, under the same settings; a configuration
-    one of them lacks (added to the plan later) is combined over the runs that hold it."""
+def comparable(run: dict, other: dict) -> bool:
+    """Both runs timed graphs made by the same code (their fingerprint), under the same
+    settings."""
     return all(run.get(key) == other.get(key) for key in SAME_SETTINGS)
 
 
@@ -40,14 +40,15 @@ def with_run(record: dict | None, run: dict) -> tuple[dict, int]:
     """The record of `run` and of the earlier runs of `record` it can be combined with, and how
     many earlier runs were set aside (other graphs or settings)."""
     earlier = runs_of(record)
-    kept = [previous for previous in earlier if same_graphs(previous, run)]
+    kept = [previous for previous in earlier if comparable(previous, run)]
     return combined([*kept, run]), len(earlier) - len(kept)
 
 
 def combined(runs: list[dict]) -> dict:
     """One record from runs of the same graphs: the latest run's settings, each measurement the
-    median over the runs that timed its graph, `speed_ratio_range` the lowest and highest of
-    them and `runs` how many, and the runs."""
+    median over the runs that timed its graph (a configuration added to the plan after the
+    first runs has fewer), `speed_ratio_range` the lowest and highest of them and `runs` how
+    many, and the runs."""
     latest = runs[-1]
     configs = {}
     for run in reversed(runs):  # the latest run's configurations first, then older ones
