@@ -27,10 +27,12 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from collections.abc import Sequence
+import os
+import tempfile
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import numpy as np
 import torch
@@ -341,11 +343,26 @@ def cached_teacher_logits(
         return np.load(logits_path)
     logits = teacher_logits(teacher, sequences, labels, batch_size)
     output_dir.mkdir(parents=True, exist_ok=True)
-    staged = logits_path.with_suffix(".tmp.npy")
-    np.save(staged, logits)
-    staged.replace(logits_path)  # atomic: another process of the launch may read it
-    key_path.write_text(json.dumps({"key": key, "teacher": str(teacher), "examples": len(logits)}))
+    write_atomically(logits_path, lambda file: np.save(file, logits))
+    record = {"key": key, "teacher": str(teacher), "examples": len(logits)}
+    write_atomically(key_path, lambda file: file.write(json.dumps(record).encode()))
     return logits
+
+
+def write_atomically(path: Path, write: Callable[[BinaryIO], object]) -> None:
+    """Write PATH through a uniquely named file beside it, then rename that into place.
+
+    Every process of a torchrun launch computes the same teacher logits and writes them: with
+    one shared staging name, a process would rename a file another had already moved. A reader
+    never sees a half-written file either way."""
+    descriptor, staged = tempfile.mkstemp(dir=path.parent, prefix=f"{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(descriptor, "wb") as file:
+            write(file)
+        Path(staged).replace(path)
+    except BaseException:
+        Path(staged).unlink(missing_ok=True)
+        raise
 
 
 def teacher_logits(

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import math
+import threading
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
@@ -113,6 +115,32 @@ def test_teacher_logits_are_computed_once_then_reused(tmp_path, monkeypatch):
     assert len(calls) == 1
     cached_teacher_logits(run, artifact, sequences(5), labels, 4)  # other examples: recomputed
     assert len(calls) == 2
+
+
+def test_writers_that_finish_together_each_stage_their_own_file(tmp_path, monkeypatch):
+    """The processes of a torchrun launch compute the same logits and write them at once."""
+    writers = 4
+    ready = threading.Barrier(writers)
+    logits = np.arange(12, dtype=np.float32).reshape(4, 3)
+
+    def computed_together(*args):
+        ready.wait(timeout=30)
+        return logits
+
+    monkeypatch.setattr(distillation, "teacher_logits", computed_together)
+    run, teacher = tmp_path / "run", tmp_path / "teacher"
+
+    def cache():
+        return cached_teacher_logits(run, teacher, sequences(), tiny_label_names(3), 4)
+
+    with ThreadPoolExecutor(writers) as pool:
+        results = [future.result() for future in [pool.submit(cache) for _ in range(writers)]]
+    for result in [*results, np.load(run / distillation.LOGITS_FILE)]:
+        np.testing.assert_array_equal(result, logits)
+    assert json.loads((run / distillation.LOGITS_KEY_FILE).read_text())["examples"] == 4
+    assert sorted(path.name for path in run.iterdir()) == sorted(
+        [distillation.LOGITS_FILE, distillation.LOGITS_KEY_FILE]
+    )  # no staged file left behind
 
 
 def test_checkpoint_teacher_runs_in_pytorch(tmp_path):
