@@ -331,6 +331,7 @@ def whole_split_pick(candidates: dict[str, dict[str, Point]], plan: dict[str, Se
     subset reading ranks, each with its points by dataset."""
     subsetted = [dataset for dataset in plan if plan[dataset].max_test_samples is not None]
     accurate: dict[str, tuple[float, str]] = {}  # name: lowest ratio, worst delta
+    beyond_margin: dict[str, tuple[float, str]] = {}  # the same, for those that miss it
     unscored: dict[str, tuple[float, float]] = {}  # name: lowest ratio, worst subset delta
     for config, own in candidates.items():
         ratio = min(point.speed_ratio for point in own.values())
@@ -340,11 +341,8 @@ def whole_split_pick(candidates: dict[str, dict[str, Point]], plan: dict[str, Se
         deltas = {dataset: whole_split_delta(point, whole.get((dataset, config)))
                   for dataset, point in own.items()}  # fmt: skip
         worst = min(deltas, key=lambda dataset: deltas[dataset])
-        if not misses_target(deltas[worst]):
-            accurate[CONFIGS[config].name] = (
-                ratio,
-                f"{deltas[worst]:+.1f} on {DATASET_TITLES[worst]}",
-            )
+        verdicts = beyond_margin if misses_target(deltas[worst]) else accurate
+        verdicts[CONFIGS[config].name] = (ratio, f"{deltas[worst]:+.1f} on {DATASET_TITLES[worst]}")
     titles = " and ".join(DATASET_TITLES[dataset] for dataset in subsetted)
     reading = (f"Read on the whole test splits instead ({titles} re-scored whole, fp32: "
                'section "On the whole test split", the mean over the seeds scored there; point '
@@ -359,10 +357,28 @@ def whole_split_pick(candidates: dict[str, dict[str, Point]], plan: dict[str, Se
         picked_ratio = ranked[0][1][0]
     else:
         verdict = f"{reading}, no configuration scored there qualifies."
+    verdict += faster_beyond_margin(beyond_margin, picked_ratio)
     if unscored:
         verdict += (f" Not scored there yet: {len(unscored)} configuration(s) measured on every "
                     f"dataset{unscored_faster(unscored, picked_ratio)}.")  # fmt: skip
     return verdict
+
+
+def faster_beyond_margin(beyond_margin: dict[str, tuple[float, str]], picked_ratio: float) -> str:
+    """The configurations scored whole that would outrank the pick but miss the margin, with
+    their worst delta there: how far the next faster ones stand from qualifying."""
+    faster = sorted(
+        (
+            (name, ratio, worst)
+            for name, (ratio, worst) in beyond_margin.items()
+            if ratio > picked_ratio
+        ),
+        key=lambda item: -item[1],
+    )
+    if not faster:
+        return ""
+    listed = ", ".join(f"{name} {ratio:.2f}x (worst {worst})" for name, ratio, worst in faster)
+    return f" Scored there and faster than the pick, beyond the margin: {listed}."
 
 
 def unscored_faster(unscored: dict[str, tuple[float, float]], picked_ratio: float) -> str:

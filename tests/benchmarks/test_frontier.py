@@ -468,7 +468,8 @@ def test_the_rule_read_on_the_whole_splits_uses_them_where_the_plan_tests_a_subs
     """IMDB and 20 Newsgroups read their whole-split differences, averaged over seeds; BBC News,
     tested whole and not re-scored, its record's; a configuration not scored on every subsetted
     dataset is counted, not ranked, and named with its worst subset delta when it is faster than
-    the pick."""
+    the pick; one scored whole that is faster but misses the margin is named with its worst
+    whole-split delta."""
     configs = (("bert", 0.90), ("pfc-lc7", 0.896), ("pf", 0.899), ("c-lc11", 0.9))
     configs += (("pfc-lc7-p07", 0.85),)  # 2.0x, -5.0 on every subset, never scored whole
     records = [
@@ -505,6 +506,18 @@ def test_the_rule_read_on_the_whole_splits_uses_them_where_the_plan_tests_a_subs
         whole_pick
     )
     assert not any(line.startswith("Read on the whole") for line in summary(planned, ratios))
+    whole[("imdb", "pfc-lc7")] = [SimpleNamespace(points=0.0)]  # the pick again
+    whole |= {
+        (dataset, "pfc-lc7-p07"): [SimpleNamespace(points=-3.0)] for dataset in ("imdb", "20ng")
+    }
+    whole_pick = summary(planned, ratios, DEFAULT_RECIPE_PLAN, whole)[lines.index("") + 5]
+    assert "picks pfc (Lc=7) (qualifying: pfc (Lc=7) 1.80x (worst -0.5 on 20 Newsgroups))." in (
+        whole_pick
+    )
+    assert (
+        "Scored there and faster than the pick, beyond the margin: pfc (Lc=7) (p=0.7) 2.00x "
+        "(worst -5.0 on BBC News)." in whole_pick  # BBC News reads its record: -5.0
+    )
 
 
 def test_the_frontier_reads_the_whole_split_scores_from_their_cache(tmp_path: Path):
