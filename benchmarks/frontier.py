@@ -332,11 +332,14 @@ def whole_split_pick(candidates: dict[str, dict[str, Point]], plan: dict[str, Se
     subsetted = [dataset for dataset in plan if plan[dataset].max_test_samples is not None]
     accurate: dict[str, tuple[float, str]] = {}  # name: lowest ratio, worst delta
     beyond_margin: dict[str, tuple[float, str]] = {}  # the same, for those that miss it
-    unscored: dict[str, tuple[float, float]] = {}  # name: lowest ratio, worst subset delta
+    unscored: dict[str, tuple[float, str]] = {}  # name: lowest ratio, worst subset delta
     for config, own in candidates.items():
         ratio = min(point.speed_ratio for point in own.values())
         if any((dataset, config) not in whole for dataset in subsetted):
-            unscored[CONFIGS[config].name] = (ratio, min(point.delta for point in own.values()))
+            unscored[CONFIGS[config].name] = (
+                ratio,
+                f"{min(point.delta for point in own.values()):+.1f}",
+            )
             continue
         deltas = {dataset: whole_split_delta(point, whole.get((dataset, config)))
                   for dataset, point in own.items()}  # fmt: skip
@@ -348,53 +351,44 @@ def whole_split_pick(candidates: dict[str, dict[str, Point]], plan: dict[str, Se
                'section "On the whole test split", the mean over the seeds scored there; point '
                "estimates, as on the subsets)")  # fmt: skip
     picked_ratio = 0.0
-    if accurate:
-        ranked = sorted(accurate.items(), key=lambda item: -item[1][0])
-        listed = ", ".join(
-            f"{name} {ratio:.2f}x (worst {worst})" for name, (ratio, worst) in ranked
-        )
-        verdict = f"{reading}, the rule picks {ranked[0][0]} (qualifying: {listed})."
-        picked_ratio = ranked[0][1][0]
+    if ranked := faster_than(accurate, picked_ratio):
+        verdict = f"{reading}, the rule picks {ranked[0][0]} (qualifying: {listing(ranked)})."
+        picked_ratio = ranked[0][1]
     else:
         verdict = f"{reading}, no configuration scored there qualifies."
-    verdict += faster_beyond_margin(beyond_margin, picked_ratio)
+    if missed := faster_than(beyond_margin, picked_ratio):
+        verdict += f" Scored there and faster than the pick, beyond the margin: {listing(missed)}."
     if unscored:
         verdict += (f" Not scored there yet: {len(unscored)} configuration(s) measured on every "
                     f"dataset{unscored_faster(unscored, picked_ratio)}.")  # fmt: skip
     return verdict
 
 
-def faster_beyond_margin(beyond_margin: dict[str, tuple[float, str]], picked_ratio: float) -> str:
-    """The configurations scored whole that would outrank the pick but miss the margin, with
-    their worst delta there: how far the next faster ones stand from qualifying."""
-    faster = sorted(
-        (
-            (name, ratio, worst)
-            for name, (ratio, worst) in beyond_margin.items()
-            if ratio > picked_ratio
-        ),
-        key=lambda item: -item[1],
-    )
-    if not faster:
-        return ""
-    listed = ", ".join(f"{name} {ratio:.2f}x (worst {worst})" for name, ratio, worst in faster)
-    return f" Scored there and faster than the pick, beyond the margin: {listed}."
+def faster_than(
+    entries: dict[str, tuple[float, str]], picked_ratio: float
+) -> list[tuple[str, float, str]]:
+    """The configurations above `picked_ratio` (each with its lowest ratio and worst delta),
+    fastest first."""
+    faster = [
+        (name, ratio, worst) for name, (ratio, worst) in entries.items() if ratio > picked_ratio
+    ]
+    return sorted(faster, key=lambda item: -item[1])
 
 
-def unscored_faster(unscored: dict[str, tuple[float, float]], picked_ratio: float) -> str:
+def listing(ranked: list[tuple[str, float, str]]) -> str:
+    return ", ".join(f"{name} {ratio:.2f}x (worst {worst})" for name, ratio, worst in ranked)
+
+
+def unscored_faster(unscored: dict[str, tuple[float, str]], picked_ratio: float) -> str:
     """The unscored configurations that would outrank the whole-split pick if they qualified,
     with their worst subset delta. On a subset a difference to `bert` has a standard error of
     about a point, so one more than two points beyond the allowed margin there is more than two
     standard errors from qualifying: the listing says whether the unscored ones could still
     change the pick."""
-    faster = sorted(
-        ((name, ratio, worst) for name, (ratio, worst) in unscored.items() if ratio > picked_ratio),
-        key=lambda item: -item[1],
-    )
+    faster = faster_than(unscored, picked_ratio)
     if not faster:
         return "; none of them is faster than the pick"
-    listed = ", ".join(f"{name} {ratio:.2f}x (worst {worst:+.1f})" for name, ratio, worst in faster)
-    return f"; faster than the pick, with their worst delta on the subsets: {listed}"
+    return f"; faster than the pick, with their worst delta on the subsets: {listing(faster)}"
 
 
 def whole_split_delta(point: Point, pairs: list[Paired] | None) -> float:
