@@ -87,6 +87,8 @@ def test_readme_table_gives_points_against_bert_and_bolds_misses():
         "documents, 4 epochs",
         "`c`, Lc = 7, distilled from `bert` (itself distilled on them) on 3x more unlabelled "
         "documents, 4 epochs",
+        "`pfc`, Lc = 5, distilled from `bert` (itself distilled on them) on 3x more unlabelled "
+        "documents, 4 epochs",
     ]
 
 
