@@ -83,3 +83,11 @@ async def serve(
 def queue_depth(client: httpx.AsyncClient) -> float:
     """Documents admitted and not yet in a batch, as the app exports them (corebert_queue_depth)."""
     return client.app.state.metrics.registry.get_sample_value("corebert_queue_depth")
+
+
+def tokenized_requests(client: httpx.AsyncClient) -> float:
+    """Requests whose documents are tokenized, and so queued for a batch: the engine queues them
+    in the same step of the event loop as it records their tokenization time. The queue depth
+    also counts the documents admitted and still being tokenized."""
+    registry = client.app.state.metrics.registry
+    return registry.get_sample_value("corebert_tokenization_duration_seconds_count")

@@ -20,7 +20,7 @@ from opentelemetry.trace import SpanKind
 
 from service.logs import JsonFormatter, TextFormatter
 from service.middleware import milliseconds
-from tests.service.helpers import queue_depth, serve
+from tests.service.helpers import queue_depth, serve, tokenized_requests
 
 pytestmark = [pytest.mark.anyio, pytest.mark.timeout(120)]
 
@@ -219,7 +219,7 @@ async def test_spans_of_requests_and_of_the_batch_they_shared(settings_for, gate
             )
             for request_id, text in (("r1", "a good game"), ("r2", "the best team"))
         ]
-        await wait_until(lambda: queue_depth(client) == 4)
+        await wait_until(lambda: queue_depth(client) == 4 and tokenized_requests(client) == 3)
         gated_classifier.gate.set()
         assert [(await task).status_code for task in (first, *shared)] == [200, 200, 200]
         await client.get("/health/ready")  # probes are not traced
